@@ -1,0 +1,61 @@
+"""The FastAPI app factory: ``create_app(settings)``; every test builds its own."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI
+from fastapi.routing import APIRoute
+
+from aifactory import __version__
+from aifactory.api import problems
+from aifactory.api.routers import audit, auth, health, jobs, orgs, projects, sites
+from aifactory.services.runtime import Runtime
+from aifactory.settings import Settings
+
+API_PREFIX = "/api/v1"
+
+
+def _operation_id(route: APIRoute) -> str:
+    # Stable ids: each route names its own (operation_id=...); the function name otherwise.
+    return route.operation_id or route.name
+
+
+def create_app(settings: Settings, runtime: Runtime | None = None) -> FastAPI:
+    """Build the app on ``runtime`` (or a new one from ``settings``). Background loops start
+    with the app when ``settings.run_loops`` is set; the runtime closes with the app when the
+    app created it."""
+    owns_runtime = runtime is None
+    rt = runtime or Runtime(settings)
+
+    @asynccontextmanager
+    async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+        if settings.run_loops:
+            rt.start_loops()
+        try:
+            yield
+        finally:
+            if owns_runtime:
+                rt.close()
+            else:
+                for loop in rt.loops:
+                    loop.stop.set()
+
+    app = FastAPI(
+        title="aifactory",
+        version=__version__,
+        description="Operating platform of an EU AI Factory federation.",
+        lifespan=lifespan,
+        generate_unique_id_function=_operation_id,
+        openapi_url=f"{API_PREFIX}/openapi.json",
+        docs_url=None,  # Swagger UI loads from a CDN; a sovereign deployment has none
+        redoc_url=None,
+    )
+    app.state.runtime = rt
+    app.state.settings = settings
+    problems.install(app)
+    for module in (health, sites, auth, orgs, projects, jobs, audit):
+        app.include_router(module.router, prefix=API_PREFIX)
+    app.add_middleware(problems.BodyLimit, max_bytes=settings.max_body_bytes)
+    return app

@@ -1,0 +1,73 @@
+"""Projects inside an organisation, with members."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, Query, status
+
+from aifactory.api import views
+from aifactory.api.deps import Caller, Rt
+from aifactory.api.schemas import (
+    ProjectCreate,
+    ProjectMemberAdd,
+    ProjectMemberPublic,
+    ProjectPublic,
+)
+from aifactory.services import tenancy
+
+router = APIRouter(prefix="/projects", tags=["projects"])
+
+
+@router.post(
+    "",
+    operation_id="create_project",
+    response_model=ProjectPublic,
+    status_code=status.HTTP_201_CREATED,
+)
+def create_project(body: ProjectCreate, runtime: Rt, caller: Caller) -> ProjectPublic:
+    with runtime.db.write() as session:
+        p = tenancy.create_project(
+            session, caller, org_id=body.org_id, name=body.name, description=body.description
+        )
+        return views.project(p)
+
+
+@router.get("", operation_id="list_projects", response_model=list[ProjectPublic])
+def list_projects(
+    runtime: Rt, caller: Caller, org_id: str | None = Query(default=None, max_length=64)
+) -> list[ProjectPublic]:
+    with runtime.db.read() as session:
+        return [views.project(p) for p in tenancy.list_projects(session, caller, org_id)]
+
+
+@router.get("/{project_id}", operation_id="get_project", response_model=ProjectPublic)
+def get_project(project_id: str, runtime: Rt, caller: Caller) -> ProjectPublic:
+    with runtime.db.read() as session:
+        return views.project(tenancy.get_project(session, caller, project_id))
+
+
+@router.get(
+    "/{project_id}/members",
+    operation_id="list_project_members",
+    response_model=list[ProjectMemberPublic],
+)
+def list_members(project_id: str, runtime: Rt, caller: Caller) -> list[ProjectMemberPublic]:
+    with runtime.db.read() as session:
+        return [
+            ProjectMemberPublic(user_id=u.id, email=u.email, name=u.name)
+            for u in tenancy.list_project_members(session, caller, project_id)
+        ]
+
+
+@router.post(
+    "/{project_id}/members",
+    operation_id="add_project_member",
+    response_model=ProjectMemberPublic,
+    status_code=status.HTTP_201_CREATED,
+)
+def add_member(
+    project_id: str, body: ProjectMemberAdd, runtime: Rt, caller: Caller
+) -> ProjectMemberPublic:
+    with runtime.db.write() as session:
+        m = tenancy.add_project_member(session, caller, project_id, email=body.email)
+        u = tenancy.user_by_email(session, body.email)
+        return ProjectMemberPublic(user_id=m.user_id, email=u.email, name=u.name)

@@ -1,0 +1,259 @@
+"""Request and response models: one family per entity (``JobPublic``, ``OrgCreate``, ...)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any, Generic, TypeVar
+
+from pydantic import BaseModel, ConfigDict, EmailStr, Field, field_validator
+
+from aifactory.domain.identity import MembershipRole, OrgKind, PlatformRole
+from aifactory.domain.names import name_problem
+
+T = TypeVar("T")
+
+
+def _check_name(value: str) -> str:
+    problem = name_problem(value)
+    if problem:
+        raise ValueError(problem)
+    return value
+
+
+class Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class Page(BaseModel, Generic[T]):
+    items: list[T]
+    total: int
+    limit: int
+    offset: int
+
+
+class Health(BaseModel):
+    status: str
+    database: str
+    version: str
+
+
+class Problem(BaseModel):
+    """RFC 9457 problem details."""
+
+    type: str = "about:blank"
+    title: str
+    status: int
+    detail: str
+    errors: list[dict[str, Any]] = Field(default_factory=list)
+
+
+# -- identity ---------------------------------------------------------------------------
+class LoginRequest(Strict):
+    email: str = Field(max_length=254)
+    password: str = Field(min_length=1, max_length=1024)
+
+
+class UserCreate(Strict):
+    email: EmailStr
+    name: str = Field(max_length=200)
+    password: str | None = Field(default=None, min_length=12, max_length=1024)
+    roles: list[PlatformRole] = Field(default_factory=list)
+
+    _name = field_validator("name")(_check_name)
+
+
+class UserPublic(BaseModel):
+    id: str
+    email: str
+    name: str
+    roles: list[PlatformRole]
+    created_at: datetime
+
+
+class MePublic(UserPublic):
+    organisations: dict[str, MembershipRole]
+
+
+class TokenCreate(Strict):
+    name: str = Field(default="cli", max_length=100)
+    ttl_days: int = Field(default=90, ge=1, le=3650)
+
+    _name = field_validator("name")(_check_name)
+
+
+class TokenPublic(BaseModel):
+    id: str
+    name: str
+    prefix: str
+    created_at: datetime
+    expires_at: datetime
+    revoked_at: datetime | None
+
+
+class TokenCreated(TokenPublic):
+    token: str = Field(description="Shown once; store it now.")
+
+
+# -- tenancy ----------------------------------------------------------------------------
+class OrgCreate(Strict):
+    name: str = Field(max_length=200)
+    kind: OrgKind
+    country: str = Field(pattern=r"^[A-Z]{2}$", description="ISO 3166-1 alpha-2.")
+    registration_id: str = Field(min_length=1, max_length=100)
+
+    _name = field_validator("name")(_check_name)
+    _reg = field_validator("registration_id")(_check_name)
+
+
+class OrgPublic(BaseModel):
+    id: str
+    name: str
+    kind: OrgKind
+    country: str
+    registration_id: str
+    created_at: datetime
+
+
+class MemberAdd(Strict):
+    email: EmailStr
+    role: MembershipRole = MembershipRole.MEMBER
+
+
+class MemberPublic(BaseModel):
+    user_id: str
+    email: str
+    name: str
+    role: MembershipRole
+
+
+class ProjectCreate(Strict):
+    org_id: str = Field(max_length=64)
+    name: str = Field(max_length=100)
+    description: str = Field(default="", max_length=4000)
+
+    _name = field_validator("name")(_check_name)
+
+
+class ProjectPublic(BaseModel):
+    id: str
+    org_id: str
+    name: str
+    description: str
+    created_at: datetime
+
+
+class ProjectMemberAdd(Strict):
+    email: EmailStr
+
+
+class ProjectMemberPublic(BaseModel):
+    user_id: str
+    email: str
+    name: str
+
+
+# -- jobs -------------------------------------------------------------------------------
+class JobEventPublic(BaseModel):
+    state: str
+    at: datetime
+    reason: str
+
+
+class CandidatePublic(BaseModel):
+    site: str
+    partition: str
+    executor: str
+    feasible: bool
+    reason: str
+    start_in_s: float | None = None
+    runtime_s: float | None = None
+
+
+class PlacementPublic(BaseModel):
+    chosen: dict[str, str] | None
+    candidates: list[CandidatePublic]
+
+
+class JobPublic(BaseModel):
+    id: str
+    name: str
+    org_id: str
+    project_id: str
+    user_id: str
+    state: str
+    reason: str
+    site: str | None
+    partition: str | None
+    executor: str | None
+    simulated: bool = Field(description="True when the job ran on a digital twin (no code ran).")
+    exit_code: int | None
+    created_at: datetime
+    updated_at: datetime
+    started_at: datetime | None
+    ended_at: datetime | None
+
+
+class JobDetail(JobPublic):
+    spec: dict[str, Any]
+    accelerator_ids: list[int]
+    history: list[JobEventPublic]
+    placement: PlacementPublic | None
+
+
+class LogChunk(BaseModel):
+    stream: str
+    text: str
+    offset: int = Field(description="Byte offset to ask for next (follow).")
+    final: bool = Field(description="The job has ended; no more output will come.")
+
+
+# -- catalog ----------------------------------------------------------------------------
+class PartitionPublic(BaseModel):
+    id: str
+    name: str
+    accelerator: str
+    accelerators_per_node: int
+    nodes: int
+    total_accelerators: int
+    cpus_per_node: int
+    memory_gb_per_node: int
+    peak_bf16_tflops: float
+    power_w: float
+    max_walltime_s: int
+    software_stacks: list[str]
+    pue: float
+    grid_gco2e_per_kwh: float
+    executor: str
+    simulated: bool = Field(description="A digital twin: it runs no code.")
+
+
+class SitePublic(BaseModel):
+    id: str
+    name: str
+    city: str
+    country: str
+    operator: str
+    status: str
+    available_from: str | None
+    experimental: bool
+    budget_eur: int | None
+    partitions: list[PartitionPublic]
+
+
+class AuditEventPublic(BaseModel):
+    seq: int
+    at: datetime
+    actor: str
+    action: str
+    object_type: str
+    object_id: str
+    org_id: str | None
+    data: dict[str, Any]
+    hash: str
+
+
+class AuditVerifyPublic(BaseModel):
+    ok: bool
+    checked: int
+    broken_seq: int | None
+    problem: str

@@ -1,0 +1,1 @@
+"""Dataclasses and enums shared by every layer above (the bottom layer: imports nothing of ours)."""

@@ -1,0 +1,107 @@
+"""The job spec users write (YAML or JSON) and its validation at the edge.
+
+Rules that need the catalog (known accelerator models, a partition the job fits) are checked
+by the jobs service; everything here holds without it.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Annotated
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+from aifactory.domain.jobs import JobStack, Objective
+from aifactory.domain.names import name_problem
+from aifactory.domain.walltime import WALLTIME_FORMS, parse_walltime
+
+_ENV_KEY = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,127}$")
+RESERVED_ENV = frozenset({"CUDA_VISIBLE_DEVICES", "ROCR_VISIBLE_DEVICES", "AIF_JOB_ID"})
+
+
+class Resources(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    accelerator: str = Field(default="any", max_length=40, description="Model or 'any'.")
+    accelerators_per_node: int = Field(default=1, ge=0, le=64)
+    nodes: int = Field(default=1, ge=1, le=100_000)
+    cpus: int = Field(default=1, ge=1, le=1024, description="CPU cores per node.")
+    memory_gb: int = Field(default=4, ge=1, le=65_536, description="Memory per node, GB.")
+    walltime: Annotated[
+        int | str,
+        Field(default="1h", validate_default=True, description=f"One of: {WALLTIME_FORMS}."),
+    ] = "1h"
+
+    @field_validator("walltime")
+    @classmethod
+    def _walltime(cls, value: int | str) -> int:
+        if isinstance(value, int):
+            if value <= 0:
+                raise ValueError("walltime must be positive")
+            return value
+        return parse_walltime(value)
+
+    @property
+    def walltime_s(self) -> int:
+        assert isinstance(self.walltime, int)
+        return self.walltime
+
+    @property
+    def total_accelerators(self) -> int:
+        return self.accelerators_per_node * self.nodes
+
+
+class Constraints(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    sites: list[Annotated[str, Field(max_length=64)]] = Field(default_factory=list, max_length=50)
+    countries: list[Annotated[str, Field(pattern=r"^[A-Z]{2}$")]] = Field(
+        default_factory=list, max_length=50
+    )
+
+
+class JobSpec(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    name: str = Field(max_length=100)
+    project: str = Field(max_length=64, description="Project id.")
+    resources: Resources = Field(default_factory=Resources)
+    run: str = Field(min_length=1, max_length=65_536, description="Command or script (sh).")
+    env: dict[str, Annotated[str, Field(max_length=4096)]] = Field(
+        default_factory=dict, max_length=200
+    )
+    software_stack: JobStack = JobStack.CUDA
+    constraints: Constraints = Field(default_factory=Constraints)
+    objective: Objective = Objective.FASTEST
+    simulate: bool = Field(
+        default=False, description="May run on a digital twin (simulated; runs no code)."
+    )
+
+    @field_validator("name")
+    @classmethod
+    def _name(cls, value: str) -> str:
+        problem = name_problem(value)
+        if problem:
+            raise ValueError(problem)
+        return value
+
+    @field_validator("run")
+    @classmethod
+    def _run(cls, value: str) -> str:
+        if not value.strip():
+            raise ValueError("must not be empty")
+        if "\x00" in value:
+            raise ValueError("must not contain NUL characters")
+        return value
+
+    @field_validator("env")
+    @classmethod
+    def _env(cls, value: dict[str, str]) -> dict[str, str]:
+        for key, val in value.items():
+            if not _ENV_KEY.match(key):
+                raise ValueError(f"{key!r} is not a valid variable name ([A-Za-z_][A-Za-z0-9_]*)")
+            if key in RESERVED_ENV:
+                raise ValueError(f"{key} is set by the platform")
+            if "\x00" in val:
+                raise ValueError(f"{key}: value must not contain NUL characters")
+        return value

@@ -1,0 +1,1 @@
+"""Executor adapters behind the one port of :mod:`aifactory.domain.execution`."""

@@ -1,0 +1,55 @@
+"""The digital twin: a simulated partition accepts a job and runs no code.
+
+The job "runs" for ``runtime_s`` seconds of real time (capped by its walltime) and completes;
+its log says plainly that nothing was executed. The simulator issue gives it a virtual clock.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Sequence
+
+from aifactory.domain.execution import Launched, LaunchRequest, PollResult, ProcessOutcome, Tracked
+
+NOTICE = "digital twin: this partition is simulated and ran no code"
+
+
+class SimulatedExecutor:
+    def __init__(self, *, runtime_s: float = 1.0) -> None:
+        self.runtime_s = runtime_s
+
+    def launch(self, request: LaunchRequest) -> Launched:
+        request.workdir.mkdir(parents=True, exist_ok=True)
+        now = time.time()
+        end = now + min(self.runtime_s, float(request.walltime_s))
+        (request.workdir / "twin.json").write_text(json.dumps({"ends_at": end}))
+        (request.workdir / "stdout.log").write_text(
+            f"{NOTICE}\nsite: {request.info.get('site', '?')} partition: "
+            f"{request.info.get('partition', '?')}\n"
+        )
+        (request.workdir / "stderr.log").write_text("")
+        return Launched(external_id=f"twin:{request.job_id}", started_at=now)
+
+    def poll(self, jobs: Sequence[Tracked]) -> list[PollResult]:
+        now = time.time()
+        out = []
+        for job in jobs:
+            try:
+                state = json.loads((job.workdir / "twin.json").read_text())
+                ends_at = float(state["ends_at"])
+            except (OSError, ValueError, KeyError):
+                out.append(PollResult(job.job_id, ProcessOutcome.FAILED, None, "twin state lost"))
+                continue
+            if state.get("cancelled"):
+                out.append(PollResult(job.job_id, ProcessOutcome.CANCELLED, None, "cancelled"))
+            elif now < ends_at:
+                out.append(PollResult(job.job_id, ProcessOutcome.RUNNING))
+            else:
+                out.append(
+                    PollResult(job.job_id, ProcessOutcome.COMPLETED, 0, NOTICE, ended_at=ends_at)
+                )
+        return out
+
+    def cancel(self, job: Tracked) -> None:
+        (job.workdir / "twin.json").write_text(json.dumps({"ends_at": 0, "cancelled": True}))

@@ -1,0 +1,291 @@
+"""The dispatch and executor loops as reconcilers: read desired and actual state, act on the
+difference; safe to run twice and to crash at any line ("compute, then act")."""
+
+from __future__ import annotations
+
+import logging
+from collections import defaultdict
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from aifactory.db.engine import Database
+from aifactory.db.tables import Job
+from aifactory.domain.catalog import Catalog, ExecutorKind
+from aifactory.domain.execution import (
+    Executor,
+    LaunchRequest,
+    PollResult,
+    ProcessOutcome,
+    Tracked,
+)
+from aifactory.domain.jobs import JobState
+from aifactory.domain.jobspec import JobSpec
+from aifactory.scheduling.placement import Load, PartitionKey, place, summarise
+from aifactory.services import audit
+from aifactory.services.ids import as_utc, utcnow
+from aifactory.services.jobs import demand_of, job_workdir, transition
+
+log = logging.getLogger(__name__)
+
+ACTIVE = (JobState.PLACED.value, JobState.SUBMITTED.value, JobState.RUNNING.value)
+_OUTCOME_STATE = {
+    ProcessOutcome.COMPLETED: JobState.COMPLETED,
+    ProcessOutcome.FAILED: JobState.FAILED,
+    ProcessOutcome.TIMEOUT: JobState.TIMEOUT,
+    ProcessOutcome.CANCELLED: JobState.CANCELLED,
+}
+
+
+@dataclass
+class _PartitionUse:
+    used_ids: set[int]
+    used: int
+    releases: list[tuple[float, int]]
+
+
+class Dispatcher:
+    def __init__(
+        self,
+        db: Database,
+        catalog: Catalog,
+        executors: Mapping[ExecutorKind, Executor],
+        jobs_dir: Path,
+        *,
+        batch: int = 500,
+    ) -> None:
+        self.db = db
+        self.catalog = catalog
+        self.executors = executors
+        self.jobs_dir = jobs_dir
+        self.batch = batch
+        self._partitions = {(s.id, p.id): p for s, p in catalog.partitions()}
+
+    # -- step 1: what is in use ------------------------------------------------------------
+    def _usage(self, session: Session, now: datetime) -> dict[PartitionKey, _PartitionUse]:
+        use: dict[PartitionKey, _PartitionUse] = defaultdict(lambda: _PartitionUse(set(), 0, []))
+        rows = session.execute(
+            select(
+                Job.site_id, Job.partition_id, Job.spec, Job.accelerator_ids, Job.started_at
+            ).where(Job.state.in_(ACTIVE))
+        ).all()
+        for site_id, part_id, spec, ids, started_at in rows:
+            if site_id is None or part_id is None:
+                continue
+            res = spec["resources"]
+            n = int(res["accelerators_per_node"]) * int(res["nodes"])
+            u = use[(site_id, part_id)]
+            u.used += n
+            u.used_ids.update(ids or [])
+            start = as_utc(started_at) if started_at else now
+            u.releases.append(((start - now).total_seconds() + int(res["walltime"]), n))
+        return use
+
+    def _loads(self, use: Mapping[PartitionKey, _PartitionUse]) -> dict[PartitionKey, Load]:
+        loads = {}
+        for key, part in self._partitions.items():
+            u = use.get(key)
+            healthy = part.executor in self.executors
+            loads[key] = Load(
+                free_accelerators=part.total_accelerators - (u.used if u else 0),
+                releases=tuple(u.releases) if u else (),
+                healthy=healthy,
+                health_reason="" if healthy else f"no {part.executor.value} executor configured",
+            )
+        return loads
+
+    # -- step 2: place and launch ---------------------------------------------------------
+    def dispatch_once(self) -> int:
+        """Place pending jobs that can start now and hand them to their executors."""
+        now = utcnow()
+        with self.db.read() as session:
+            pending = list(
+                session.execute(
+                    select(Job.id, Job.spec)
+                    .where(Job.state == JobState.PENDING.value)
+                    .order_by(Job.created_at, Job.id)
+                    .limit(self.batch)
+                ).all()
+            )
+            if not pending:
+                return 0
+            use = self._usage(session, now)
+        loads = self._loads(use)
+        launched = 0
+        for job_id, raw_spec in pending:
+            spec = JobSpec.model_validate(raw_spec)
+            placement = place(demand_of(spec), self.catalog, loads)
+            chosen = placement.chosen
+            if chosen is None or (chosen.start_in_s or 0) > 0:
+                self._hold(job_id, placement.candidates, chosen is None and not placement.feasible)
+                continue
+            key = (chosen.site, chosen.partition)
+            part = self._partitions[key]
+            need = spec.resources.total_accelerators
+            u = use[key]
+            ids = [i for i in range(part.total_accelerators) if i not in u.used_ids][:need]
+            if not self._mark_placed(
+                job_id, placement, chosen.site, chosen.partition, part.executor, ids
+            ):
+                continue
+            u.used += need
+            u.used_ids.update(ids)
+            u.releases.append((float(spec.resources.walltime_s), need))
+            old = loads[key]
+            loads[key] = Load(old.free_accelerators - need, tuple(u.releases), old.healthy)
+            if self._launch(job_id, spec):
+                launched += 1
+        return launched
+
+    def _hold(self, job_id: str, candidates: tuple, never: bool) -> None:  # type: ignore[type-arg]
+        reason = (
+            "no partition can run this job: " if never else "waiting for capacity: "
+        ) + summarise([c for c in candidates if c.feasible] or list(candidates))
+        with self.db.write() as session:
+            job = session.get(Job, job_id)
+            if job is None or job.state != JobState.PENDING.value:
+                return
+            if never:
+                job.placement = {"chosen": None, "candidates": [c.as_dict() for c in candidates]}
+                transition(session, job, JobState.FAILED, reason[:2000])
+            elif job.reason != reason[:2000]:
+                job.reason = reason[:2000]
+
+    def _mark_placed(self, job_id, placement, site_id, part_id, executor, ids) -> bool:  # type: ignore[no-untyped-def]
+        with self.db.write() as session:
+            job = session.get(Job, job_id)
+            if job is None or job.state != JobState.PENDING.value:
+                return False  # cancelled meanwhile
+            job.site_id = site_id
+            job.partition_id = part_id
+            job.executor = executor.value
+            job.accelerator_ids = ids
+            job.workdir = str(job_workdir(self.jobs_dir, job.id).resolve())
+            job.placement = {
+                "chosen": {"site": site_id, "partition": part_id},
+                "candidates": [c.as_dict() for c in placement.candidates],
+            }
+            transition(session, job, JobState.PLACED, f"placed on {site_id}/{part_id}")
+            audit.append(
+                session,
+                actor=audit.SYSTEM_ACTOR,
+                action="job.placement",
+                object_type="job",
+                object_id=job.id,
+                org_id=job.org_id,
+                data={"site": site_id, "partition": part_id},
+            )
+        return True
+
+    def _launch(self, job_id: str, spec: JobSpec) -> bool:
+        with self.db.read() as session:
+            job = session.get(Job, job_id)
+            assert job is not None and job.workdir and job.executor
+            workdir, kind = Path(job.workdir), ExecutorKind(job.executor)
+            ids, site, part = (
+                list(job.accelerator_ids or []),
+                job.site_id or "",
+                job.partition_id or "",
+            )
+        executor = self.executors[kind]
+        request = LaunchRequest(
+            job_id=job_id,
+            command=spec.run,
+            env=dict(spec.env),
+            workdir=workdir,
+            walltime_s=spec.resources.walltime_s,
+            accelerator_ids=ids,
+            info={"site": site, "partition": part},
+        )
+        try:
+            launched = executor.launch(request)
+        except Exception as exc:  # the executor's own failure becomes the job's reason
+            log.exception("launch of %s failed", job_id)
+            with self.db.write() as session:
+                job = session.get(Job, job_id)
+                if job is not None and job.state == JobState.PLACED.value:
+                    transition(session, job, JobState.FAILED, f"launch failed: {exc}"[:2000])
+            return False
+        with self.db.write() as session:
+            job = session.get(Job, job_id)
+            assert job is not None
+            job.external_id = launched.external_id
+            if job.state == JobState.PLACED.value:
+                job.started_at = datetime.fromtimestamp(launched.started_at, UTC)
+                transition(session, job, JobState.SUBMITTED, f"handed to the {kind.value} executor")
+                return True
+        # Cancelled between placement and launch: stop what was just started.
+        executor.cancel(Tracked(job_id, launched.external_id, workdir))
+        return False
+
+    # -- step 3: follow what runs ----------------------------------------------------------
+    def poll_once(self) -> int:
+        """Ask each executor, in one batch, about every job it runs; apply what changed."""
+        with self.db.read() as session:
+            rows = session.execute(
+                select(
+                    Job.id, Job.executor, Job.external_id, Job.workdir, Job.cancel_requested
+                ).where(Job.state.in_((JobState.SUBMITTED.value, JobState.RUNNING.value)))
+            ).all()
+        by_kind: dict[ExecutorKind, list[Tracked]] = defaultdict(list)
+        for job_id, kind, external_id, workdir, cancel_requested in rows:
+            if kind is None or external_id is None or workdir is None:
+                continue
+            tracked = Tracked(job_id, external_id, Path(workdir))
+            executor = self.executors.get(ExecutorKind(kind))
+            if executor is None:
+                continue
+            if cancel_requested:
+                executor.cancel(tracked)
+            by_kind[ExecutorKind(kind)].append(tracked)
+        changed = 0
+        for kind, tracked in by_kind.items():
+            for result in self.executors[kind].poll(tracked):
+                changed += self._apply(result)
+        return changed
+
+    def _apply(self, result: PollResult) -> int:
+        with self.db.write() as session:
+            job = session.get(Job, result.job_id)
+            if job is None:
+                return 0
+            state = JobState(job.state)
+            if result.outcome is ProcessOutcome.RUNNING:
+                if state is JobState.SUBMITTED:
+                    transition(session, job, JobState.RUNNING, "running")
+                    return 1
+                return 0
+            if state.is_final:
+                return 0
+            target = _OUTCOME_STATE[result.outcome]
+            if job.cancel_requested and target is JobState.FAILED:
+                target = JobState.CANCELLED  # killed because we asked
+            ended = datetime.fromtimestamp(result.ended_at, UTC) if result.ended_at else utcnow()
+            job.exit_code = result.exit_code
+            job.ended_at = ended
+            transition(session, job, target, result.reason or target.value, at=ended)
+            return 1
+
+    def recover(self) -> int:
+        """On taking over the executor loop: jobs left ``placed`` by a process that died
+        between placement and launch are launched again (or failed, when their executor
+        is gone). Jobs already submitted are re-adopted by the next poll."""
+        with self.db.read() as session:
+            rows = session.execute(
+                select(Job.id, Job.spec, Job.executor).where(Job.state == JobState.PLACED.value)
+            ).all()
+        count = 0
+        for job_id, raw_spec, kind in rows:
+            if kind is None or ExecutorKind(kind) not in self.executors:
+                with self.db.write() as session:
+                    job = session.get(Job, job_id)
+                    if job is not None and job.state == JobState.PLACED.value:
+                        transition(session, job, JobState.FAILED, "executor no longer configured")
+                continue
+            if self._launch(job_id, JobSpec.model_validate(raw_spec)):
+                count += 1
+        return count

@@ -1,0 +1,59 @@
+"""Errors services raise; the API turns each into an RFC 9457 problem with its status."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+
+class ServiceError(Exception):
+    status = 400
+    title = "Bad request"
+
+    def __init__(self, detail: str) -> None:
+        super().__init__(detail)
+        self.detail = detail
+
+
+@dataclass
+class FieldProblem:
+    field: str
+    message: str
+    allowed: Sequence[str] = field(default_factory=tuple)
+
+
+class Invalid(ServiceError):
+    status = 422
+    title = "Invalid input"
+
+    def __init__(self, problems: Sequence[FieldProblem]) -> None:
+        super().__init__("; ".join(f"{p.field}: {p.message}" for p in problems))
+        self.problems = list(problems)
+
+    @classmethod
+    def one(cls, field_name: str, message: str, allowed: Sequence[str] = ()) -> Invalid:
+        return cls([FieldProblem(field_name, message, tuple(allowed))])
+
+
+class NotFound(ServiceError):
+    status = 404
+    title = "Not found"
+
+    def __init__(self, kind: str, ident: str) -> None:
+        # The same answer whether the object does not exist or belongs to another tenant.
+        super().__init__(f"{kind} {ident!r} not found")
+
+
+class Unauthenticated(ServiceError):
+    status = 401
+    title = "Unauthenticated"
+
+
+class Forbidden(ServiceError):
+    status = 403
+    title = "Forbidden"
+
+
+class Conflict(ServiceError):
+    status = 409
+    title = "Conflict"

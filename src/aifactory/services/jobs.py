@@ -1,0 +1,244 @@
+"""Jobs: submit (idempotent), list, show, cancel, logs. State changes go through
+:func:`transition`, the only writer of ``Job.state``."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from aifactory.core.audit_chain import canonical_json
+from aifactory.db.tables import Job, JobEvent, Project
+from aifactory.domain.catalog import Catalog
+from aifactory.domain.jobs import JobState, check_transition
+from aifactory.domain.jobspec import JobSpec
+from aifactory.scheduling.placement import Demand, static_candidates
+from aifactory.services import audit
+from aifactory.services.errors import Conflict, Forbidden, Invalid, NotFound
+from aifactory.services.identity import Principal
+from aifactory.services.ids import new_id, utcnow
+from aifactory.services.tenancy import get_project, may_submit
+
+
+def demand_of(spec: JobSpec) -> Demand:
+    r = spec.resources
+    return Demand(
+        accelerator=r.accelerator,
+        accelerators_per_node=r.accelerators_per_node,
+        nodes=r.nodes,
+        cpus=r.cpus,
+        memory_gb=r.memory_gb,
+        walltime_s=r.walltime_s,
+        stack=spec.software_stack,
+        sites=tuple(spec.constraints.sites),
+        countries=tuple(spec.constraints.countries),
+        objective=spec.objective,
+        simulate=spec.simulate,
+    )
+
+
+def transition(
+    session: Session, job: Job, target: JobState, reason: str = "", at: datetime | None = None
+) -> None:
+    """The one place a job's state is written; an illegal transition raises before any write."""
+    check_transition(JobState(job.state), target)
+    at = at or utcnow()
+    job.state = target.value
+    job.updated_at = at
+    job.reason = reason
+    session.add(JobEvent(job_id=job.id, state=target.value, at=at, reason=reason))
+
+
+def check_against_catalog(spec: JobSpec, catalog: Catalog) -> None:
+    """Rules that need the catalog: a known accelerator, known sites, and a partition that
+    could ever run the job. Raises Invalid naming the field and the allowed values."""
+    models = catalog.accelerator_models()
+    r = spec.resources
+    if r.accelerator != "any" and r.accelerator not in models:
+        raise Invalid.one(
+            "resources.accelerator",
+            f"unknown accelerator {r.accelerator!r}",
+            ["any", *models],
+        )
+    site_ids = [s.id for s in catalog.sites]
+    for i, site in enumerate(spec.constraints.sites):
+        if site not in site_ids:
+            raise Invalid.one(f"constraints.sites[{i}]", f"unknown site {site!r}", site_ids)
+    candidates = static_candidates(demand_of(spec), catalog)
+    if any(c.feasible for c in candidates):
+        return
+    biggest = max((p for _, p in catalog.partitions()), key=lambda p: p.total_accelerators)
+    per_node = max(p.accelerators_per_node for _, p in catalog.partitions())
+    if r.accelerators_per_node > per_node or r.total_accelerators > biggest.total_accelerators:
+        raise Invalid.one(
+            "resources",
+            f"the job asks for {r.nodes} x {r.accelerators_per_node} accelerators; the largest "
+            f"partition is {biggest.name} with {biggest.nodes} nodes x "
+            f"{biggest.accelerators_per_node} accelerators per node",
+        )
+    raise Invalid.one(
+        "resources",
+        "no partition of the federation can run this job: "
+        + "; ".join(f"{c.site}/{c.partition}: {c.reason}" for c in candidates),
+    )
+
+
+def spec_hash(spec: JobSpec) -> str:
+    return hashlib.sha256(canonical_json(spec.model_dump(mode="json")).encode()).hexdigest()
+
+
+@dataclass(frozen=True)
+class Submitted:
+    job: Job
+    created: bool  # False when an Idempotency-Key returned an earlier job
+
+
+def submit(
+    session: Session,
+    principal: Principal,
+    spec: JobSpec,
+    catalog: Catalog,
+    idempotency_key: str | None = None,
+) -> Submitted:
+    digest = spec_hash(spec)
+    if idempotency_key:
+        earlier = session.execute(
+            select(Job).where(
+                Job.user_id == principal.user_id, Job.idempotency_key == idempotency_key
+            )
+        ).scalar_one_or_none()
+        if earlier is not None:
+            if earlier.spec_hash != digest:
+                raise Conflict(
+                    "this Idempotency-Key was used for a different job spec; use a new key"
+                )
+            return Submitted(earlier, False)
+    project = _submittable_project(session, principal, spec.project)
+    check_against_catalog(spec, catalog)
+    now = utcnow()
+    job = Job(
+        id=new_id("job"),
+        org_id=project.org_id,
+        project_id=project.id,
+        user_id=principal.user_id,
+        name=spec.name,
+        spec=spec.model_dump(mode="json"),
+        spec_hash=digest,
+        idempotency_key=idempotency_key,
+        state=JobState.PENDING.value,
+        reason="waiting for placement",
+        created_at=now,
+        updated_at=now,
+        cancel_requested=False,
+    )
+    session.add(job)
+    session.add(JobEvent(job_id=job.id, state=JobState.PENDING.value, at=now, reason="submitted"))
+    audit.append(
+        session,
+        actor=principal.user_id,
+        action="job.submit",
+        object_type="job",
+        object_id=job.id,
+        org_id=project.org_id,
+        data={"project_id": project.id, "name": spec.name, "spec_hash": digest},
+    )
+    return Submitted(job, True)
+
+
+def _submittable_project(session: Session, principal: Principal, project_id: str) -> Project:
+    try:
+        project = get_project(session, principal, project_id)
+    except NotFound as exc:
+        raise Invalid.one("project", f"no project {project_id!r} you can see") from exc
+    if not may_submit(principal, project):
+        raise Forbidden("only project members and organisation owners may submit jobs")
+    return project
+
+
+def get_job(session: Session, principal: Principal, job_id: str) -> Job:
+    job = session.get(Job, job_id)
+    if job is None or not principal.can_read_org(job.org_id):
+        raise NotFound("job", job_id)
+    return job
+
+
+def history(session: Session, job_id: str) -> list[JobEvent]:
+    return list(
+        session.execute(
+            select(JobEvent).where(JobEvent.job_id == job_id).order_by(JobEvent.id)
+        ).scalars()
+    )
+
+
+@dataclass(frozen=True)
+class JobFilter:
+    project_id: str | None = None
+    org_id: str | None = None
+    states: tuple[JobState, ...] = ()
+    site_id: str | None = None
+    name: str | None = None
+
+
+def list_jobs(
+    session: Session, principal: Principal, filt: JobFilter, *, limit: int, offset: int
+) -> tuple[list[Job], int]:
+    query = select(Job)
+    if not principal.sees_all_tenants:
+        query = query.where(Job.org_id.in_(list(principal.orgs)))
+    if filt.project_id:
+        query = query.where(Job.project_id == filt.project_id)
+    if filt.org_id:
+        query = query.where(Job.org_id == filt.org_id)
+    if filt.states:
+        query = query.where(Job.state.in_([s.value for s in filt.states]))
+    if filt.site_id:
+        query = query.where(Job.site_id == filt.site_id)
+    if filt.name:
+        query = query.where(Job.name == filt.name)
+    total = session.execute(select(func.count()).select_from(query.subquery())).scalar_one()
+    rows = session.execute(
+        query.order_by(Job.created_at.desc(), Job.id.desc()).limit(limit).offset(offset)
+    ).scalars()
+    return list(rows), total
+
+
+def cancel(session: Session, principal: Principal, job_id: str) -> Job:
+    job = get_job(session, principal, job_id)
+    project = session.get(Project, job.project_id)
+    assert project is not None
+    if job.user_id != principal.user_id and not (
+        may_submit(principal, project) or principal.is_admin
+    ):
+        raise Forbidden("only project members may cancel its jobs")
+    state = JobState(job.state)
+    if state.is_final:
+        raise Conflict(f"job {job.id} is already {state.value}")
+    if state in (JobState.PENDING, JobState.PLACED):
+        transition(session, job, JobState.CANCELLED, f"cancelled by {principal.email}")
+    elif not job.cancel_requested:
+        # A running process is stopped by the executor loop; its final state follows from there.
+        job.cancel_requested = True
+        job.updated_at = utcnow()
+    audit.append(
+        session,
+        actor=principal.user_id,
+        action="job.cancel",
+        object_type="job",
+        object_id=job.id,
+        org_id=job.org_id,
+        data={"state": state.value},
+    )
+    return job
+
+
+def job_workdir(jobs_dir: Path, job_id: str) -> Path:
+    return jobs_dir / job_id
+
+
+def placement_view(job: Job) -> dict[str, object] | None:
+    return json.loads(json.dumps(job.placement)) if job.placement else None

@@ -1,0 +1,106 @@
+"""The platform assembled from settings: database, catalog, executors and background loops.
+
+Built by ``create_app`` and by the CLI; never a module global.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from aifactory.catalog.loader import load_catalog
+from aifactory.db.engine import Database
+from aifactory.domain.catalog import Catalog, ExecutorKind
+from aifactory.domain.execution import Executor
+from aifactory.executors.local import LocalExecutor
+from aifactory.executors.simulated import SimulatedExecutor
+from aifactory.services.dispatch import Dispatcher
+from aifactory.services.leadership import Lease, make_lease
+from aifactory.settings import Settings
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class Loop:
+    """One background loop; it runs its step only while it holds its lease."""
+
+    name: str
+    lease: Lease
+    step: Callable[[], object]
+    on_acquire: Callable[[], object] | None
+    interval_s: float
+    stop: threading.Event = field(default_factory=threading.Event)
+    thread: threading.Thread | None = None
+    leading: bool = False
+
+    def run(self) -> None:
+        while not self.stop.is_set():
+            try:
+                if self.leading and not self.lease.still_held():
+                    log.warning("loop %s lost its lease", self.name)
+                    self.leading = False
+                if not self.leading and self.lease.try_acquire():
+                    self.leading = True
+                    log.info("loop %s: this process leads", self.name)
+                    if self.on_acquire:
+                        self.on_acquire()
+                if self.leading:
+                    self.step()
+            except Exception:  # a failing pass must not end the loop; the next pass retries
+                log.exception("loop %s: pass failed", self.name)
+            self.stop.wait(self.interval_s)
+        if self.leading:
+            self.lease.release()
+            self.leading = False
+
+
+class Runtime:
+    def __init__(self, settings: Settings, catalog: Catalog | None = None) -> None:
+        self.settings = settings
+        self.catalog = catalog or load_catalog(settings.catalog, local_slots=settings.local_slots)
+        self.db = Database(settings.effective_database_url, pool_size=settings.db_pool_size)
+        self.executors: dict[ExecutorKind, Executor] = {
+            ExecutorKind.LOCAL: LocalExecutor(grace_s=settings.kill_grace_s),
+            ExecutorKind.SIMULATED: SimulatedExecutor(),
+        }
+        self.dispatcher = Dispatcher(self.db, self.catalog, self.executors, settings.jobs_dir)
+        self.loops: list[Loop] = []
+
+    def start_loops(self) -> None:
+        lock_dir = self.settings.data_dir / "locks"
+        interval = self.settings.loop_interval_s
+        self.loops = [
+            # Recovery of half-launched jobs belongs to the loop that launches: a new dispatch
+            # leader finishes what the previous one left between placement and launch.
+            Loop(
+                "dispatch",
+                make_lease(self.db, lock_dir, "dispatch"),
+                self.dispatcher.dispatch_once,
+                self.dispatcher.recover,
+                interval,
+            ),
+            Loop(
+                "executor",
+                make_lease(self.db, lock_dir, "executor"),
+                self.dispatcher.poll_once,
+                None,
+                interval,
+            ),
+        ]
+        for loop in self.loops:
+            loop.thread = threading.Thread(target=loop.run, name=f"aif-{loop.name}", daemon=True)
+            loop.thread.start()
+
+    def leads(self, name: str) -> bool:
+        return any(loop.leading for loop in self.loops if loop.name == name)
+
+    def close(self) -> None:
+        for loop in self.loops:
+            loop.stop.set()
+        for loop in self.loops:
+            if loop.thread:
+                loop.thread.join(timeout=10)
+        self.db.dispose()

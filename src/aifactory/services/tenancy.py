@@ -1,0 +1,242 @@
+"""Organisations, memberships, projects and project members: all scoped to the caller."""
+
+from __future__ import annotations
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from aifactory.db.tables import Membership, Organisation, Project, ProjectMember, User
+from aifactory.domain.identity import MembershipRole, OrgKind
+from aifactory.services import audit
+from aifactory.services.errors import Conflict, Forbidden, NotFound
+from aifactory.services.identity import Principal
+from aifactory.services.ids import new_id, utcnow
+
+
+def create_org(
+    session: Session,
+    principal: Principal,
+    *,
+    name: str,
+    kind: OrgKind,
+    country: str,
+    registration_id: str,
+) -> Organisation:
+    if session.execute(select(Organisation.id).where(Organisation.name == name)).first():
+        raise Conflict(f"an organisation named {name!r} already exists")
+    org = Organisation(
+        id=new_id("org"),
+        name=name,
+        kind=kind.value,
+        country=country,
+        registration_id=registration_id,
+        created_at=utcnow(),
+    )
+    session.add(org)
+    session.flush()
+    session.add(
+        Membership(
+            org_id=org.id,
+            user_id=principal.user_id,
+            role=MembershipRole.OWNER.value,
+            created_at=utcnow(),
+        )
+    )
+    audit.append(
+        session,
+        actor=principal.user_id,
+        action="organisation.create",
+        object_type="organisation",
+        object_id=org.id,
+        org_id=org.id,
+        data={"name": name, "kind": kind.value, "country": country},
+    )
+    return org
+
+
+def get_org(session: Session, principal: Principal, org_id: str) -> Organisation:
+    org = session.get(Organisation, org_id)
+    if org is None or not principal.can_read_org(org_id):
+        raise NotFound("organisation", org_id)
+    return org
+
+
+def list_orgs(session: Session, principal: Principal) -> list[Organisation]:
+    query = select(Organisation).order_by(Organisation.name)
+    if not principal.sees_all_tenants:
+        query = query.where(Organisation.id.in_(list(principal.orgs)))
+    return list(session.execute(query).scalars())
+
+
+def _require_owner(session: Session, principal: Principal, org_id: str) -> Organisation:
+    org = get_org(session, principal, org_id)
+    if not principal.owns_org(org_id):
+        raise Forbidden("only an owner of the organisation may do this")
+    return org
+
+
+def user_by_email(session: Session, email: str) -> User:
+    user = session.execute(
+        select(User).where(User.email == email.strip().lower())
+    ).scalar_one_or_none()
+    if user is None:
+        raise NotFound("user", email)
+    return user
+
+
+def add_member(
+    session: Session, principal: Principal, org_id: str, *, email: str, role: MembershipRole
+) -> Membership:
+    _require_owner(session, principal, org_id)
+    user = user_by_email(session, email)
+    membership = session.get(Membership, (org_id, user.id))
+    if membership is None:
+        membership = Membership(
+            org_id=org_id, user_id=user.id, role=role.value, created_at=utcnow()
+        )
+        session.add(membership)
+    else:
+        membership.role = role.value
+    audit.append(
+        session,
+        actor=principal.user_id,
+        action="membership.set",
+        object_type="organisation",
+        object_id=org_id,
+        org_id=org_id,
+        data={"user_id": user.id, "role": role.value},
+    )
+    return membership
+
+
+def remove_member(session: Session, principal: Principal, org_id: str, user_id: str) -> None:
+    _require_owner(session, principal, org_id)
+    membership = session.get(Membership, (org_id, user_id))
+    if membership is None:
+        raise NotFound("membership", user_id)
+    owners = session.execute(
+        select(Membership.user_id).where(
+            Membership.org_id == org_id, Membership.role == MembershipRole.OWNER.value
+        )
+    ).all()
+    if membership.role == MembershipRole.OWNER.value and len(owners) == 1:
+        raise Conflict("the last owner of an organisation cannot be removed")
+    session.delete(membership)
+    project_ids = select(Project.id).where(Project.org_id == org_id)
+    for pm in session.execute(
+        select(ProjectMember).where(
+            ProjectMember.user_id == user_id, ProjectMember.project_id.in_(project_ids)
+        )
+    ).scalars():
+        session.delete(pm)
+    audit.append(
+        session,
+        actor=principal.user_id,
+        action="membership.remove",
+        object_type="organisation",
+        object_id=org_id,
+        org_id=org_id,
+        data={"user_id": user_id},
+    )
+
+
+def list_members(session: Session, principal: Principal, org_id: str) -> list[tuple[User, str]]:
+    get_org(session, principal, org_id)
+    rows = session.execute(
+        select(User, Membership.role)
+        .join(Membership, Membership.user_id == User.id)
+        .where(Membership.org_id == org_id)
+        .order_by(User.email)
+    ).all()
+    return [(u, r) for u, r in rows]
+
+
+def create_project(
+    session: Session, principal: Principal, *, org_id: str, name: str, description: str
+) -> Project:
+    get_org(session, principal, org_id)
+    if org_id not in principal.orgs and not principal.is_admin:
+        raise Forbidden("only members of the organisation may create its projects")
+    exists = session.execute(
+        select(Project.id).where(Project.org_id == org_id, Project.name == name)
+    ).first()
+    if exists:
+        raise Conflict(f"the organisation already has a project named {name!r}")
+    project = Project(
+        id=new_id("prj"), org_id=org_id, name=name, description=description, created_at=utcnow()
+    )
+    session.add(project)
+    session.flush()
+    session.add(
+        ProjectMember(project_id=project.id, user_id=principal.user_id, created_at=utcnow())
+    )
+    audit.append(
+        session,
+        actor=principal.user_id,
+        action="project.create",
+        object_type="project",
+        object_id=project.id,
+        org_id=org_id,
+        data={"name": name},
+    )
+    return project
+
+
+def get_project(session: Session, principal: Principal, project_id: str) -> Project:
+    project = session.get(Project, project_id)
+    if project is None or not principal.can_read_org(project.org_id):
+        raise NotFound("project", project_id)
+    return project
+
+
+def list_projects(
+    session: Session, principal: Principal, org_id: str | None = None
+) -> list[Project]:
+    query = select(Project).order_by(Project.created_at, Project.id)
+    if not principal.sees_all_tenants:
+        query = query.where(Project.org_id.in_(list(principal.orgs)))
+    if org_id is not None:
+        query = query.where(Project.org_id == org_id)
+    return list(session.execute(query).scalars())
+
+
+def add_project_member(
+    session: Session, principal: Principal, project_id: str, *, email: str
+) -> ProjectMember:
+    project = get_project(session, principal, project_id)
+    is_project_member = project_id in principal.projects
+    if not (principal.owns_org(project.org_id) or is_project_member):
+        raise Forbidden("only an organisation owner or a project member may add members")
+    user = user_by_email(session, email)
+    if session.get(Membership, (project.org_id, user.id)) is None:
+        raise Conflict("the user must first be a member of the project's organisation")
+    member = session.get(ProjectMember, (project_id, user.id))
+    if member is None:
+        member = ProjectMember(project_id=project_id, user_id=user.id, created_at=utcnow())
+        session.add(member)
+        audit.append(
+            session,
+            actor=principal.user_id,
+            action="project.member.add",
+            object_type="project",
+            object_id=project_id,
+            org_id=project.org_id,
+            data={"user_id": user.id},
+        )
+    return member
+
+
+def list_project_members(session: Session, principal: Principal, project_id: str) -> list[User]:
+    get_project(session, principal, project_id)
+    return list(
+        session.execute(
+            select(User)
+            .join(ProjectMember, ProjectMember.user_id == User.id)
+            .where(ProjectMember.project_id == project_id)
+            .order_by(User.email)
+        ).scalars()
+    )
+
+
+def may_submit(principal: Principal, project: Project) -> bool:
+    return project.id in principal.projects or principal.owns_org(project.org_id)

@@ -1,0 +1,90 @@
+"""Settings: environment variables with the ``AIF_`` prefix, optionally a TOML file.
+
+Built explicitly (``load_settings``) and passed down; nothing reads the
+environment at import time.
+"""
+
+from __future__ import annotations
+
+import os
+from enum import StrEnum
+from pathlib import Path
+from typing import Any
+
+from pydantic import Field, SecretStr, model_validator
+from pydantic_settings import (
+    BaseSettings,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+    TomlConfigSettingsSource,
+)
+
+DEV_SECRET = "aifactory-development-secret-change-me"
+
+
+class Mode(StrEnum):
+    DEVELOPMENT = "development"
+    PRODUCTION = "production"
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="AIF_", extra="forbid")
+
+    mode: Mode = Mode.DEVELOPMENT
+    config_file: Path | None = Field(default=None, description="TOML file read after env.")
+    data_dir: Path = Field(default=Path("data"), description="Database, job work dirs, tokens.")
+    database_url: str = Field(default="", description="Empty: SQLite file in data_dir.")
+    host: str = "127.0.0.1"
+    port: int = Field(default=8000, ge=1, le=65535)
+    catalog: Path | None = Field(default=None, description="Federation catalog YAML.")
+    local_slots: int = Field(default=4, ge=1, le=1024, description="Accelerator slots here.")
+    secret_key: SecretStr = SecretStr(DEV_SECRET)
+    token_ttl_days: int = Field(default=90, ge=1, le=3650)
+    kill_grace_s: float = Field(default=10.0, gt=0)
+    loop_interval_s: float = Field(default=0.5, gt=0)
+    max_body_bytes: int = Field(default=1024 * 1024, ge=1024)
+    run_loops: bool = Field(default=True, description="Run dispatch and executor loops.")
+    db_pool_size: int = Field(default=20, ge=1)
+
+    @model_validator(mode="after")
+    def _refuse_default_secrets(self) -> Settings:
+        if self.mode is Mode.PRODUCTION and self.secret_key.get_secret_value() == DEV_SECRET:
+            raise ValueError(
+                "secret_key: the development default is refused in production mode; "
+                "set AIF_SECRET_KEY to a long random value"
+            )
+        return self
+
+    @property
+    def effective_database_url(self) -> str:
+        if self.database_url:
+            return self.database_url
+        return f"sqlite:///{(self.data_dir / 'aifactory.db').resolve()}"
+
+    @property
+    def jobs_dir(self) -> Path:
+        return self.data_dir / "jobs"
+
+    @property
+    def admin_token_file(self) -> Path:
+        return self.data_dir / "admin-token"
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        sources: list[PydanticBaseSettingsSource] = [init_settings, env_settings]
+        config_file = os.environ.get("AIF_CONFIG_FILE")
+        if config_file:
+            sources.append(TomlConfigSettingsSource(settings_cls, toml_file=Path(config_file)))
+        return tuple(sources)
+
+
+def load_settings(**overrides: Any) -> Settings:
+    """Environment, then the TOML file named by ``AIF_CONFIG_FILE``; keyword overrides win."""
+    return Settings(**overrides)
