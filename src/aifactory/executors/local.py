@@ -47,6 +47,7 @@ from aifactory.executors.runner import (
 )
 
 DEFAULT_PATH = "/usr/local/bin:/usr/bin:/bin"
+LAUNCH_FILE = "launch.json"
 VANISHED = "runner process vanished without a result (server restart or kill -9)"
 _SRC_DIR = Path(aifactory.__file__).resolve().parent.parent
 
@@ -83,6 +84,15 @@ def _orphan_group(workdir: Path) -> int | None:
     return pgid if live_group_members(pgid) else None
 
 
+def _runs_in(pid: int, workdir: Path) -> bool:
+    """True when ``pid`` is a runner supervising ``workdir`` (not a stranger with a reused pid)."""
+    try:
+        argv = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
+    except OSError:
+        return False
+    return b"aifactory.executors.runner" in argv and str(workdir.resolve()).encode() in argv
+
+
 def _result_of(job_id: str, data: dict[str, Any]) -> PollResult:
     try:
         outcome = ProcessOutcome(str(data.get("outcome")))
@@ -112,7 +122,7 @@ class LocalExecutor:
         self._reap()
         workdir = request.workdir.resolve()
         workdir.mkdir(parents=True, exist_ok=True)
-        for stale in (RESULT_FILE, RUNNER_FILE, CANCEL_FILE):
+        for stale in (RESULT_FILE, RUNNER_FILE, CANCEL_FILE, LAUNCH_FILE):
             (workdir / stale).unlink(missing_ok=True)
         (workdir / "job.sh").write_text(request.command + "\n", encoding="utf-8")
         argv = [
@@ -154,7 +164,30 @@ class LocalExecutor:
         self._children.add(pid)
         st = proc_stat(pid)
         ticks = st.start_ticks if st is not None else 0
-        return Launched(external_id=f"{pid}:{ticks}", started_at=time.time())
+        started = time.time()
+        # Written at once (the runner's own runner.json follows only after its interpreter
+        # starts): a process that dies after this line leaves enough for adopt().
+        write_json_atomic(
+            workdir / LAUNCH_FILE, {"runner_pid": pid, "runner_ticks": ticks, "started_at": started}
+        )
+        return Launched(external_id=f"{pid}:{ticks}", started_at=started)
+
+    def adopt(self, job_id: str, workdir: Path) -> Launched | None:
+        """A job an earlier process launched but died before recording: its handle, from
+        ``runner.json``; None when no runner was ever started there (launch it again)."""
+        info = read_json(workdir / LAUNCH_FILE) or read_json(workdir / RUNNER_FILE)
+        if info is None or not isinstance(info.get("runner_pid"), int):
+            return None
+        pid: int = info["runner_pid"]
+        st = proc_stat(pid)
+        ticks = 0  # no live runner: poll then reports its result, or that it vanished
+        if st is not None and is_alive(pid) and _runs_in(pid, workdir):
+            ticks = st.start_ticks
+        started = info.get("started_at")
+        return Launched(
+            external_id=f"{pid}:{ticks}",
+            started_at=float(started) if isinstance(started, int | float) else time.time(),
+        )
 
     def poll(self, jobs: Sequence[Tracked]) -> list[PollResult]:
         self._reap()

@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import Sequence
+from pathlib import Path
 
 from aifactory.domain.execution import Launched, LaunchRequest, PollResult, ProcessOutcome, Tracked
 
@@ -30,6 +31,11 @@ class SimulatedExecutor:
         )
         (request.workdir / "stderr.log").write_text("")
         return Launched(external_id=f"twin:{request.job_id}", started_at=now)
+
+    def adopt(self, job_id: str, workdir: Path) -> Launched | None:
+        if not (workdir / "twin.json").exists():
+            return None
+        return Launched(external_id=f"twin:{job_id}", started_at=time.time())
 
     def poll(self, jobs: Sequence[Tracked]) -> list[PollResult]:
         now = time.time()

@@ -181,7 +181,7 @@ class Dispatcher:
             )
         return True
 
-    def _launch(self, job_id: str, spec: JobSpec) -> bool:
+    def _launch(self, job_id: str, spec: JobSpec, *, adopt: bool = False) -> bool:
         with self.db.read() as session:
             job = session.get(Job, job_id)
             assert job is not None and job.workdir and job.executor
@@ -202,7 +202,11 @@ class Dispatcher:
             info={"site": site, "partition": part},
         )
         try:
-            launched = executor.launch(request)
+            # After a crash between launch and its commit the job may already run: adopt it
+            # rather than start it twice.
+            launched = (executor.adopt(job_id, workdir) if adopt else None) or executor.launch(
+                request
+            )
         except Exception as exc:  # the executor's own failure becomes the job's reason
             log.exception("launch of %s failed", job_id)
             with self.db.write() as session:
@@ -286,6 +290,6 @@ class Dispatcher:
                     if job is not None and job.state == JobState.PLACED.value:
                         transition(session, job, JobState.FAILED, "executor no longer configured")
                 continue
-            if self._launch(job_id, JobSpec.model_validate(raw_spec)):
+            if self._launch(job_id, JobSpec.model_validate(raw_spec), adopt=True):
                 count += 1
         return count

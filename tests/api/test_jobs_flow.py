@@ -1,0 +1,42 @@
+"""The user's path through jobs: submit, place, run, logs, show, on both databases."""
+
+from __future__ import annotations
+
+import time
+
+from tests.conftest import Platform, job_spec
+
+
+def _run_until_final(platform: Platform, job_id: str, timeout: float = 20.0) -> dict:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        platform.runtime.dispatcher.dispatch_once()
+        platform.runtime.dispatcher.poll_once()
+        job = platform.admin.get(f"/jobs/{job_id}").json()
+        if job["state"] in ("completed", "failed", "cancelled", "timeout"):
+            return job
+        time.sleep(0.1)
+    raise AssertionError(f"job {job_id} did not finish: {job}")
+
+
+def test_hello_42_runs_on_the_local_site_and_explains_every_other_site(platform: Platform) -> None:
+    user, _org, project = platform.tenant("alice")
+    r = user.post("/jobs", job_spec(project["id"], 'python3 -c "print(6*7)"', name="hello"))
+    assert r.status_code == 201, r.text
+    job_id = r.json()["id"]
+    assert r.json()["state"] == "pending"
+
+    job = _run_until_final(platform, job_id)
+
+    assert job["state"] == "completed"
+    assert job["exit_code"] == 0
+    assert (job["site"], job["partition"], job["simulated"]) == ("local", "local", False)
+    states = [e["state"] for e in job["history"]]
+    assert states == ["pending", "placed", "submitted", "running", "completed"]
+    logs = user.get(f"/jobs/{job_id}/logs").json()
+    assert logs["text"] == "42\n" and logs["final"] is True
+    others = [c for c in job["placement"]["candidates"] if c["site"] != "local"]
+    assert len(others) == len(platform.runtime.catalog.sites) - 1
+    assert all(not c["feasible"] and c["reason"] for c in others)
+    assert any("simulated" in c["reason"] for c in others)
+    assert any("planned" in c["reason"] for c in others)

@@ -1,0 +1,228 @@
+"""Shared fixtures: a real database (SQLite, and PostgreSQL when reachable), a platform
+built from settings, and small builders for users, organisations and projects.
+
+PostgreSQL: ``AIF_TEST_POSTGRES_URL`` (default ``postgresql://postgres@127.0.0.1:5432/postgres``,
+the machine's server). Unreachable → the PostgreSQL variants skip with the reason, unless
+``AIF_REQUIRE_POSTGRES=1`` (set in CI), which turns the skip into a failure.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pytest
+from fastapi.testclient import TestClient
+
+from aifactory.api.app import create_app
+from aifactory.db.migrate import upgrade
+from aifactory.services.bootstrap import init_admin
+from aifactory.services.runtime import Runtime
+from aifactory.settings import Settings, load_settings
+
+PG_ADMIN_URL = os.environ.get(
+    "AIF_TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/postgres"
+)
+REQUIRE_PG = os.environ.get("AIF_REQUIRE_POSTGRES") == "1"
+
+
+def _pg_problem() -> str | None:
+    try:
+        import psycopg
+
+        with psycopg.connect(PG_ADMIN_URL, connect_timeout=3) as conn:
+            conn.execute("SELECT 1")
+    except Exception as exc:  # any failure means: no usable server here
+        return f"PostgreSQL not reachable at {PG_ADMIN_URL}: {exc}".strip()
+    return None
+
+
+class Databases:
+    """Fresh databases per test, cloned from a migrated template (fast on both backends)."""
+
+    def __init__(self, root: Path) -> None:
+        self.root = root
+        self._sqlite_template: Path | None = None
+        self._pg_template: str | None = None
+        self._pg_problem: str | bool | None = False
+        self._created: list[str] = []
+
+    def sqlite(self, target: Path) -> str:
+        if self._sqlite_template is None:
+            template = self.root / "template.db"
+            upgrade(f"sqlite:///{template}")
+            self._sqlite_template = template
+        target.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(self._sqlite_template, target)
+        return f"sqlite:///{target}"
+
+    def postgres(self) -> str:
+        import psycopg
+
+        if self._pg_problem is False:
+            self._pg_problem = _pg_problem()
+        if isinstance(self._pg_problem, str):
+            if REQUIRE_PG:
+                pytest.fail(f"AIF_REQUIRE_POSTGRES=1 but {self._pg_problem}")
+            pytest.skip(self._pg_problem)
+        base = PG_ADMIN_URL.rsplit("/", 1)[0]
+        if self._pg_template is None:
+            name = f"aif_tpl_{uuid.uuid4().hex[:10]}"
+            with psycopg.connect(PG_ADMIN_URL, autocommit=True) as conn:
+                conn.execute(f'CREATE DATABASE "{name}"')
+            self._created.append(name)
+            upgrade(f"{base}/{name}")
+            self._pg_template = name
+        name = f"aif_t_{uuid.uuid4().hex[:12]}"
+        with psycopg.connect(PG_ADMIN_URL, autocommit=True) as conn:
+            conn.execute(f'CREATE DATABASE "{name}" TEMPLATE "{self._pg_template}"')
+        self._created.append(name)
+        return f"{base}/{name}"
+
+    def cleanup(self) -> None:
+        if not self._created:
+            return
+        import psycopg
+
+        with psycopg.connect(PG_ADMIN_URL, autocommit=True) as conn:
+            for name in reversed(self._created):
+                conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+@pytest.fixture(scope="session")
+def databases(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Databases]:
+    dbs = Databases(tmp_path_factory.mktemp("dbs"))
+    yield dbs
+    dbs.cleanup()
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+def db_url(request: pytest.FixtureRequest, databases: Databases, tmp_path: Path) -> str:
+    if request.param == "sqlite":
+        return databases.sqlite(tmp_path / "data" / "aifactory.db")
+    return databases.postgres()
+
+
+@dataclass
+class Actor:
+    """A user with a token, and an API client that sends it."""
+
+    user_id: str
+    email: str
+    token: str
+    client: TestClient
+
+    def get(self, path: str, **kw: Any) -> Any:
+        return self.client.get(_api(path), headers=self._h(kw), **kw)
+
+    def post(self, path: str, json: Any = None, **kw: Any) -> Any:
+        return self.client.post(_api(path), json=json, headers=self._h(kw), **kw)
+
+    def delete(self, path: str, **kw: Any) -> Any:
+        return self.client.delete(_api(path), headers=self._h(kw), **kw)
+
+    def _h(self, kw: dict[str, Any]) -> dict[str, str]:
+        return {"Authorization": f"Bearer {self.token}", **kw.pop("headers", {})}
+
+
+def _api(path: str) -> str:
+    return path if path.startswith("/api/") else "/api/v1" + path
+
+
+@dataclass
+class Platform:
+    settings: Settings
+    runtime: Runtime
+    client: TestClient
+    admin: Actor
+    _n: int = field(default=0)
+
+    def user(self, name: str | None = None, *, roles: list[str] | None = None) -> Actor:
+        self._n += 1
+        name = name or f"user{self._n}"
+        email = f"{name}@example.eu"
+        r = self.admin.post(
+            "/users",
+            {
+                "email": email,
+                "name": name,
+                "password": "correct horse battery",
+                "roles": roles or [],
+            },
+        )
+        assert r.status_code == 201, r.text
+        login = self.client.post(
+            "/api/v1/auth/login", json={"email": email, "password": "correct horse battery"}
+        )
+        assert login.status_code == 201, login.text
+        return Actor(r.json()["id"], email, login.json()["token"], self.client)
+
+    def org(self, owner: Actor, name: str | None = None, **kw: Any) -> dict[str, Any]:
+        self._n += 1
+        body = {
+            "name": name or f"Org {self._n}",
+            "kind": "sme",
+            "country": "FI",
+            "registration_id": f"REG-{self._n}",
+            **kw,
+        }
+        r = owner.post("/orgs", body)
+        assert r.status_code == 201, r.text
+        return dict(r.json())
+
+    def project(self, owner: Actor, org_id: str, name: str = "proj") -> dict[str, Any]:
+        r = owner.post("/projects", {"org_id": org_id, "name": name})
+        assert r.status_code == 201, r.text
+        return dict(r.json())
+
+    def tenant(self, name: str | None = None) -> tuple[Actor, dict[str, Any], dict[str, Any]]:
+        """A user who owns an organisation with one project."""
+        actor = self.user(name)
+        org = self.org(actor)
+        return actor, org, self.project(actor, org["id"])
+
+
+def job_spec(project_id: str, run: str = "echo hello", **kw: Any) -> dict[str, Any]:
+    spec: dict[str, Any] = {"name": kw.pop("name", "job"), "project": project_id, "run": run}
+    spec.update(kw)
+    return spec
+
+
+def build_platform(tmp_path: Path, db_url: str, **overrides: Any) -> Platform:
+    settings = load_settings(
+        data_dir=tmp_path / "data",
+        database_url=db_url,
+        run_loops=False,
+        kill_grace_s=0.5,
+        **overrides,
+    )
+    settings.jobs_dir.mkdir(parents=True, exist_ok=True)
+    runtime = Runtime(settings)
+    init_admin(runtime.db, settings)
+    token = settings.admin_token_file.read_text().strip()
+    client = TestClient(create_app(settings, runtime), raise_server_exceptions=False)
+    me = client.get("/api/v1/users/me", headers={"Authorization": f"Bearer {token}"}).json()
+    admin = Actor(me["id"], me["email"], token, client)
+    return Platform(settings, runtime, client, admin)
+
+
+@pytest.fixture
+def platform(tmp_path: Path, db_url: str) -> Iterator[Platform]:
+    p = build_platform(tmp_path, db_url)
+    with p.client:
+        yield p
+    p.runtime.close()
+
+
+@pytest.fixture
+def sqlite_platform(tmp_path: Path, databases: Databases) -> Iterator[Platform]:
+    """For tests whose subject does not depend on the database (executor behaviour)."""
+    p = build_platform(tmp_path, databases.sqlite(tmp_path / "data" / "aifactory.db"))
+    with p.client:
+        yield p
+    p.runtime.close()
