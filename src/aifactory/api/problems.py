@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import re
 from collections.abc import Sequence
 from typing import Any
 
@@ -53,7 +54,9 @@ def _validation_errors(exc: RequestValidationError) -> list[dict[str, Any]]:
         entry: dict[str, Any] = {"field": field_path(err.get("loc", ())), "message": message}
         ctx = err.get("ctx") or {}
         if "expected" in ctx:
-            entry["allowed"] = str(ctx["expected"])
+            # pydantic says "'a', 'b' or 'c'"; answer with a list, as the services do.
+            expected = str(ctx["expected"])
+            entry["allowed"] = re.findall(r"'([^']*)'", expected) or [expected]
         errors.append(entry)
     return errors
 

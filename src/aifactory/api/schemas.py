@@ -35,6 +35,7 @@ class Health(BaseModel):
     status: str
     database: str
     version: str
+    leads: list[str] = Field(description="Background loops this server process runs now.")
 
 
 class Problem(BaseModel):

@@ -25,7 +25,14 @@ from aifactory.domain.execution import (
 )
 from aifactory.domain.jobs import JobState
 from aifactory.domain.jobspec import JobSpec
-from aifactory.scheduling.placement import Load, PartitionKey, place, summarise
+from aifactory.scheduling.placement import (
+    Candidate,
+    Load,
+    PartitionKey,
+    Placement,
+    place,
+    summarise,
+)
 from aifactory.services import audit
 from aifactory.services.ids import as_utc, utcnow
 from aifactory.services.jobs import demand_of, job_workdir, transition
@@ -141,7 +148,7 @@ class Dispatcher:
                 launched += 1
         return launched
 
-    def _hold(self, job_id: str, candidates: tuple, never: bool) -> None:  # type: ignore[type-arg]
+    def _hold(self, job_id: str, candidates: tuple[Candidate, ...], never: bool) -> None:
         reason = (
             "no partition can run this job: " if never else "waiting for capacity: "
         ) + summarise([c for c in candidates if c.feasible] or list(candidates))
@@ -155,7 +162,15 @@ class Dispatcher:
             elif job.reason != reason[:2000]:
                 job.reason = reason[:2000]
 
-    def _mark_placed(self, job_id, placement, site_id, part_id, executor, ids) -> bool:  # type: ignore[no-untyped-def]
+    def _mark_placed(
+        self,
+        job_id: str,
+        placement: Placement,
+        site_id: str,
+        part_id: str,
+        executor: ExecutorKind,
+        ids: list[int],
+    ) -> bool:
         with self.db.write() as session:
             job = session.get(Job, job_id)
             if job is None or job.state != JobState.PENDING.value:
@@ -247,8 +262,8 @@ class Dispatcher:
                 executor.cancel(tracked)
             by_kind[ExecutorKind(kind)].append(tracked)
         changed = 0
-        for kind, tracked in by_kind.items():
-            for result in self.executors[kind].poll(tracked):
+        for kind, batch in by_kind.items():
+            for result in self.executors[kind].poll(batch):
                 changed += self._apply(result)
         return changed
 

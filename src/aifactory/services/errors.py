@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
+from dataclasses import field as dataclass_field
 
 
 class ServiceError(Exception):
@@ -19,7 +20,7 @@ class ServiceError(Exception):
 class FieldProblem:
     field: str
     message: str
-    allowed: Sequence[str] = field(default_factory=tuple)
+    allowed: Sequence[str] = dataclass_field(default_factory=tuple)
 
 
 class Invalid(ServiceError):

@@ -15,4 +15,5 @@ def health(runtime: Rt) -> Health:
     """Liveness and database reachability; the only endpoint that needs no token."""
     with runtime.db.read() as session:
         session.execute(text("SELECT 1"))
-    return Health(status="ok", database=runtime.db.dialect, version=__version__)
+    leads = sorted(loop.name for loop in runtime.loops if loop.leading)
+    return Health(status="ok", database=runtime.db.dialect, version=__version__, leads=leads)

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import asyncio
 import time
+from pathlib import Path
 from typing import Annotated, Literal
 
 from fastapi import APIRouter, Header, Query, Response, status
+from fastapi.concurrency import run_in_threadpool
 from sqlalchemy.exc import IntegrityError
 
 from aifactory.api import views
@@ -102,9 +105,7 @@ def get_logs(
         job = jobs.get_job(session, caller, job_id)
         workdir, final = job.workdir, JobState(job.state).is_final
     if workdir is None:
-        return LogChunk(stream=stream, text="", offset=0, final=final)
-    from pathlib import Path
-
+        return LogChunk(stream=stream, text="", offset=offset, final=final)
     text, new_offset = read_log(Path(workdir), stream, tail_lines=tail, offset=offset)
     return LogChunk(stream=stream, text=text, offset=new_offset, final=final)
 
@@ -118,18 +119,22 @@ def cancel_job(job_id: str, runtime: Rt, caller: Caller) -> JobPublic:
 
 
 @router.get("/{job_id}/wait", operation_id="wait_job", response_model=JobPublic)
-def wait_job(
+async def wait_job(
     job_id: str,
     runtime: Rt,
     caller: Caller,
     timeout: Annotated[float, Query(ge=0, le=60)] = 30,
 ) -> JobPublic:
     """Return when the job has ended, or after ``timeout`` seconds with its current state."""
+
+    def current() -> JobPublic:
+        with runtime.db.read() as session:
+            return views.job(jobs.get_job(session, caller, job_id))
+
+    # Async, so that a waiting client holds no worker thread between two looks.
     deadline = time.monotonic() + timeout
     while True:
-        with runtime.db.read() as session:
-            job = jobs.get_job(session, caller, job_id)
-            out = views.job(job)
+        out = await run_in_threadpool(current)
         if JobState(out.state).is_final or time.monotonic() >= deadline:
             return out
-        time.sleep(0.2)
+        await asyncio.sleep(0.25)

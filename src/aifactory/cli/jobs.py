@@ -1,0 +1,242 @@
+"""Jobs: ``submit``, ``jobs``, ``job show``, ``logs``, ``cancel``, ``wait``."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+import yaml
+
+from aifactory.cli import output as o
+from aifactory.cli.config import get_state
+from aifactory.domain.jobs import JobState
+
+job_app = typer.Typer(help="One job: show it.", no_args_is_help=True)
+
+
+def register(app: typer.Typer) -> None:
+    app.command("submit")(submit)
+    app.command("jobs")(list_jobs)
+    app.command("logs")(logs)
+    app.command("cancel")(cancel)
+    app.command("wait")(wait)
+    app.add_typer(job_app, name="job")
+
+
+# -- reading a job spec ---------------------------------------------------------------------
+def read_spec(file: str) -> dict[str, Any]:
+    """The spec in ``file`` (YAML or JSON; ``-`` is stdin). Any problem exits with code 2,
+    naming the file, line and column."""
+    try:
+        text = sys.stdin.read() if file == "-" else Path(file).read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        o.fail(f"{file}: cannot read: {exc}", 2)
+    name = "<stdin>" if file == "-" else file
+    try:
+        data = yaml.safe_load(text)
+    except yaml.MarkedYAMLError as exc:
+        mark = exc.problem_mark or exc.context_mark
+        where = f"{name}:{mark.line + 1}:{mark.column + 1}" if mark else name
+        problem = exc.problem or exc.context or "invalid YAML"
+        o.fail(f"{where}: {problem}", 2)
+    except yaml.YAMLError as exc:
+        o.fail(f"{name}: {exc}", 2)
+    if not isinstance(data, dict):
+        o.fail(f"{name}: a job spec must be a mapping (name, project, run, ...)", 2)
+    return data
+
+
+# -- commands ---------------------------------------------------------------------------------
+def submit(
+    ctx: typer.Context,
+    file: Annotated[str, typer.Argument(help="Job spec, YAML or JSON; '-' reads stdin.")],
+    idempotency_key: Annotated[
+        str | None,
+        typer.Option("--idempotency-key", help="Submitting again with it returns the same job."),
+    ] = None,
+    wait_: Annotated[bool, typer.Option("--wait", help="Wait for the job to end.")] = False,
+) -> None:
+    """Submit a job; prints its id (with --wait, also its final state)."""
+    spec = read_spec(file)
+    client = get_state(ctx).client()
+    job = client.submit_job(spec, idempotency_key=idempotency_key)
+    o.out(job["id"])
+    if wait_:
+        _finish(client.wait_job(job["id"]))
+
+
+def list_jobs(
+    ctx: typer.Context,
+    project: Annotated[str | None, typer.Option("--project", help="Project id.")] = None,
+    org: Annotated[str | None, typer.Option("--org", help="Organisation id.")] = None,
+    state: Annotated[
+        list[JobState] | None, typer.Option("--state", help="Repeat for several.")
+    ] = None,
+    site: Annotated[str | None, typer.Option("--site")] = None,
+    limit: Annotated[int, typer.Option("--limit", min=1, max=500)] = 50,
+    offset: Annotated[int, typer.Option("--offset", min=0)] = 0,
+    output: o.OutputOpt = o.Format.TABLE,
+) -> None:
+    """Jobs you can see, newest first."""
+    page = (
+        get_state(ctx)
+        .client()
+        .list_jobs(
+            project_id=project,
+            org_id=org,
+            state=[s.value for s in state] if state else None,
+            site=site,
+            limit=limit,
+            offset=offset,
+        )
+    )
+    if output is o.Format.JSON:
+        o.print_json(page)
+        return
+    items = page["items"]
+    o.table(
+        ["ID", "NAME", "STATE", "SITE/PARTITION", "PROJECT", "CREATED"],
+        (
+            [
+                j["id"],
+                j["name"],
+                j["state"],
+                f"{j['site']}/{j['partition']}" if j["site"] else "-",
+                j["project_id"],
+                o.when(j["created_at"]),
+            ]
+            for j in items
+        ),
+    )
+    o.out(f"{len(items)} of {page['total']} jobs (offset {page['offset']})")
+
+
+@job_app.command("show")
+def show(
+    ctx: typer.Context,
+    job_id: Annotated[str, typer.Argument(metavar="ID")],
+    output: o.OutputOpt = o.Format.TABLE,
+) -> None:
+    """A job with its state history and its placement: every partition considered, the one
+    chosen and why each other was not."""
+    job = get_state(ctx).client().get_job(job_id)
+    if output is o.Format.JSON:
+        o.print_json(job)
+        return
+    o.table(
+        ["FIELD", "VALUE"],
+        [
+            ["id", job["id"]],
+            ["name", job["name"]],
+            ["state", job["state"]],
+            ["reason", job["reason"] or "-"],
+            ["project", job["project_id"]],
+            ["organisation", job["org_id"]],
+            ["site/partition", f"{job['site']}/{job['partition']}" if job["site"] else "-"],
+            ["executor", o.executor_label(job["executor"], job["simulated"])],
+            ["exit code", job["exit_code"]],
+            ["created", o.when(job["created_at"])],
+            ["started", o.when(job["started_at"])],
+            ["ended", o.when(job["ended_at"])],
+        ],
+        title=f"Job {job['id']}",
+    )
+    o.out()
+    o.table(
+        ["AT", "STATE", "REASON"],
+        ([o.when(e["at"]), e["state"], e["reason"]] for e in job["history"]),
+        title="State history",
+    )
+    o.out()
+    placement = job.get("placement")
+    if not placement:
+        o.out(f"Placement: not placed yet ({job['reason'] or job['state']})")
+        return
+    chosen = placement.get("chosen") or {}
+    rows = []
+    for c in placement["candidates"]:
+        is_chosen = (c["site"], c["partition"]) == (chosen.get("site"), chosen.get("partition"))
+        rows.append(
+            [
+                "chosen" if is_chosen else "",
+                c["site"],
+                c["partition"],
+                o.executor_label(c["executor"], c["executor"] == "simulated"),
+                c["feasible"],
+                o.seconds(c.get("start_in_s")),
+                o.seconds(c.get("runtime_s")),
+                c["reason"],
+            ]
+        )
+    title = "Placement"
+    if not chosen:
+        title += " (none chosen yet)"
+    o.table(
+        ["", "SITE", "PARTITION", "EXECUTOR", "FEASIBLE", "START IN", "RUNTIME", "REASON"],
+        rows,
+        title=title,
+    )
+
+
+def logs(
+    ctx: typer.Context,
+    job_id: Annotated[str, typer.Argument(metavar="ID")],
+    follow: Annotated[
+        bool, typer.Option("--follow", "-f", help="Keep printing until the job ends.")
+    ] = False,
+    stderr: Annotated[bool, typer.Option("--stderr", help="The error stream.")] = False,
+    tail: Annotated[
+        int | None, typer.Option("--tail", min=1, max=100_000, help="Last N lines.")
+    ] = None,
+) -> None:
+    """A job's output."""
+    client = get_state(ctx).client()
+    stream: Any = "stderr" if stderr else "stdout"
+    if follow:
+        for text in client.follow_logs(job_id, stream, tail=tail):
+            sys.stdout.write(text)
+            sys.stdout.flush()
+        return
+    sys.stdout.write(client.job_logs(job_id, stream, tail=tail)["text"])
+
+
+def cancel(
+    ctx: typer.Context,
+    job_id: Annotated[str, typer.Argument(metavar="ID")],
+    output: o.OutputOpt = o.Format.TABLE,
+) -> None:
+    """Cancel a job; a running one is stopped and reaches 'cancelled' shortly after."""
+    job = get_state(ctx).client().cancel_job(job_id)
+    if output is o.Format.JSON:
+        o.print_json(job)
+        return
+    o.out(f"{job['id']}: {job['state']}" + (f" ({job['reason']})" if job["reason"] else ""))
+
+
+def wait(
+    ctx: typer.Context,
+    job_id: Annotated[str, typer.Argument(metavar="ID")],
+    timeout: Annotated[
+        float | None, typer.Option("--timeout", min=0, help="Seconds; default: no limit.")
+    ] = None,
+    output: o.OutputOpt = o.Format.TABLE,
+) -> None:
+    """Wait for a job to end; exit code 0 when it completed, 1 otherwise."""
+    job = get_state(ctx).client().wait_job(job_id, timeout_s=timeout)
+    _finish(job, output)
+
+
+def _finish(job: dict[str, Any], output: o.Format = o.Format.TABLE) -> None:
+    if output is o.Format.JSON:
+        o.print_json(job)
+    else:
+        line = f"{job['id']}: {job['state']}"
+        if job.get("exit_code") is not None:
+            line += f" (exit code {job['exit_code']})"
+        elif job.get("reason"):
+            line += f" ({job['reason']})"
+        o.out(line)
+    if job["state"] != JobState.COMPLETED.value:
+        raise typer.Exit(1)

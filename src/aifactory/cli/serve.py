@@ -1,0 +1,79 @@
+"""``aif serve``: migrate, make the first admin, check the catalog, run the API with uvicorn.
+
+With ``--workers N > 1`` uvicorn imports the app by name in each worker process:
+:func:`app_factory` builds it from the same ``AIF_*`` environment.
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Annotated
+
+import typer
+import uvicorn
+from fastapi import FastAPI
+from pydantic import ValidationError
+
+from aifactory.api.app import create_app
+from aifactory.catalog.validate import CatalogError
+from aifactory.cli import output as o
+from aifactory.cli.admin import report_admin
+from aifactory.services import bootstrap
+from aifactory.services.runtime import Runtime
+from aifactory.settings import Settings, load_settings
+
+FACTORY = "aifactory.cli.serve:app_factory"
+
+
+def app_factory() -> FastAPI:
+    """The app for one uvicorn worker; settings come from the environment."""
+    return create_app(load_settings())
+
+
+def register(app: typer.Typer) -> None:
+    app.command("serve")(serve)
+
+
+def settings_from(host: str | None, port: int | None) -> Settings:
+    overrides = {k: v for k, v in {"host": host, "port": port}.items() if v is not None}
+    try:
+        return load_settings(**overrides)
+    except ValidationError as exc:
+        problems = "; ".join(
+            f"{'.'.join(str(p) for p in e['loc']) or 'settings'}: {e['msg']}" for e in exc.errors()
+        )
+        o.fail(f"invalid settings: {problems}", 2)
+
+
+def serve(
+    host: Annotated[
+        str | None, typer.Option("--host", help="Default: AIF_HOST or 127.0.0.1.")
+    ] = None,
+    port: Annotated[
+        int | None, typer.Option("--port", min=1, max=65535, help="Default: AIF_PORT or 8000.")
+    ] = None,
+    workers: Annotated[int, typer.Option("--workers", min=1, max=256)] = 1,
+) -> None:
+    """Run the platform on this machine: API, dispatcher and executors."""
+    settings = settings_from(host, port)
+    bootstrap.prepare(settings)
+    try:
+        runtime = Runtime(settings)  # loads and checks the catalog
+    except CatalogError as exc:
+        o.fail(f"catalog: {exc}", 2)
+    try:
+        report_admin(bootstrap.init_admin(runtime.db, settings))
+        if workers == 1:
+            uvicorn.run(create_app(settings, runtime), host=settings.host, port=settings.port)
+            return
+    finally:
+        runtime.close()
+    if settings.effective_database_url.startswith("sqlite"):
+        o.warn(
+            f"{workers} workers share one SQLite database, which serialises writes; "
+            "use PostgreSQL (AIF_DATABASE_URL) to scale out"
+        )
+    # The workers rebuild settings from the environment; carry what the options changed.
+    os.environ["AIF_HOST"] = settings.host
+    os.environ["AIF_PORT"] = str(settings.port)
+    uvicorn.run(FACTORY, factory=True, host=settings.host, port=settings.port, workers=workers)

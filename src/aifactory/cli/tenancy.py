@@ -1,0 +1,181 @@
+"""Organisations and projects: ``org ...``, ``orgs``, ``project ...``, ``projects``.
+
+ORG and PROJECT arguments take an id or a name; a name is looked up among those you can see.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+import typer
+
+from aifactory.cli import output as o
+from aifactory.cli.config import get_state
+from aifactory.domain.identity import MembershipRole, OrgKind
+from aifactory.sdk import Client
+
+org_app = typer.Typer(help="Organisations: create, members.", no_args_is_help=True)
+project_app = typer.Typer(help="Projects: create, members.", no_args_is_help=True)
+
+
+def register(app: typer.Typer) -> None:
+    app.add_typer(org_app, name="org")
+    app.add_typer(project_app, name="project")
+    app.command("orgs")(list_orgs)
+    app.command("projects")(list_projects)
+
+
+def _pick(kind: str, ref: str, items: list[dict[str, Any]], prefix: str) -> str:
+    if ref.startswith(prefix):
+        return ref
+    matches = [i for i in items if i["name"] == ref]
+    if len(matches) == 1:
+        return str(matches[0]["id"])
+    if not matches:
+        o.fail(f"no {kind} named {ref!r} that you can see")
+    ids = ", ".join(m["id"] for m in matches)
+    o.fail(f"{len(matches)} {kind}s are named {ref!r}; give one id: {ids}")
+
+
+def org_id(client: Client, ref: str) -> str:
+    """The id of the organisation ``ref`` (an id, or a name you can see)."""
+    if ref.startswith("org-"):
+        return ref
+    return _pick("organisation", ref, client.list_orgs(), "org-")
+
+
+def project_id(client: Client, ref: str) -> str:
+    if ref.startswith("prj-"):
+        return ref
+    return _pick("project", ref, client.list_projects(), "prj-")
+
+
+OrgArg = Annotated[str, typer.Argument(metavar="ORG", help="Organisation id or name.")]
+ProjectArg = Annotated[str, typer.Argument(metavar="PROJECT", help="Project id or name.")]
+
+
+# -- organisations ------------------------------------------------------------------------
+@org_app.command("create")
+def create_org(
+    ctx: typer.Context,
+    name: Annotated[str, typer.Argument()],
+    kind: Annotated[OrgKind, typer.Option("--kind", help="What kind of organisation.")],
+    country: Annotated[str, typer.Option("--country", help="ISO 3166-1 alpha-2, e.g. DE.")],
+    registration_id: Annotated[
+        str, typer.Option("--registration-id", help="Company or institution register id.")
+    ],
+    output: o.OutputOpt = o.Format.TABLE,
+) -> None:
+    """Register an organisation; you become its owner."""
+    org = get_state(ctx).client().create_org(name, kind.value, country, registration_id)
+    if output is o.Format.JSON:
+        o.print_json(org)
+        return
+    o.out(f"Created organisation {org['name']} ({org['id']})")
+
+
+def list_orgs(ctx: typer.Context, output: o.OutputOpt = o.Format.TABLE) -> None:
+    """Organisations you can see."""
+    orgs = get_state(ctx).client().list_orgs()
+    if output is o.Format.JSON:
+        o.print_json(orgs)
+        return
+    o.table(
+        ["ID", "NAME", "KIND", "COUNTRY", "REGISTRATION", "CREATED"],
+        (
+            [
+                g["id"],
+                g["name"],
+                g["kind"],
+                g["country"],
+                g["registration_id"],
+                o.when(g["created_at"]),
+            ]
+            for g in orgs
+        ),
+    )
+
+
+@org_app.command("members")
+def org_members(ctx: typer.Context, org: OrgArg, output: o.OutputOpt = o.Format.TABLE) -> None:
+    """Members of an organisation and their roles."""
+    client = get_state(ctx).client()
+    members = client.list_org_members(org_id(client, org))
+    if output is o.Format.JSON:
+        o.print_json(members)
+        return
+    o.table(
+        ["USER", "EMAIL", "NAME", "ROLE"],
+        ([m["user_id"], m["email"], m["name"], m["role"]] for m in members),
+    )
+
+
+@org_app.command("add-member")
+def org_add_member(
+    ctx: typer.Context,
+    org: OrgArg,
+    email: Annotated[str, typer.Argument(help="E-mail of an existing user.")],
+    role: Annotated[MembershipRole, typer.Option("--role")] = MembershipRole.MEMBER,
+    output: o.OutputOpt = o.Format.TABLE,
+) -> None:
+    """Add a user to an organisation (or change their role)."""
+    client = get_state(ctx).client()
+    member = client.add_org_member(org_id(client, org), email, role.value)
+    if output is o.Format.JSON:
+        o.print_json(member)
+        return
+    o.out(f"{member['email']} is now {member['role']} of {org}")
+
+
+# -- projects -------------------------------------------------------------------------------
+@project_app.command("create")
+def create_project(
+    ctx: typer.Context,
+    name: Annotated[str, typer.Argument()],
+    org: Annotated[str, typer.Option("--org", help="Organisation id or name.")],
+    description: Annotated[str, typer.Option("--description")] = "",
+    output: o.OutputOpt = o.Format.TABLE,
+) -> None:
+    """Create a project in an organisation."""
+    client = get_state(ctx).client()
+    project = client.create_project(org_id(client, org), name, description)
+    if output is o.Format.JSON:
+        o.print_json(project)
+        return
+    o.out(f"Created project {project['name']} ({project['id']})")
+
+
+def list_projects(
+    ctx: typer.Context,
+    org: Annotated[str | None, typer.Option("--org", help="Organisation id or name.")] = None,
+    output: o.OutputOpt = o.Format.TABLE,
+) -> None:
+    """Projects you can see."""
+    client = get_state(ctx).client()
+    projects = client.list_projects(org_id(client, org) if org else None)
+    if output is o.Format.JSON:
+        o.print_json(projects)
+        return
+    o.table(
+        ["ID", "NAME", "ORGANISATION", "DESCRIPTION", "CREATED"],
+        (
+            [p["id"], p["name"], p["org_id"], p["description"] or "-", o.when(p["created_at"])]
+            for p in projects
+        ),
+    )
+
+
+@project_app.command("add-member")
+def project_add_member(
+    ctx: typer.Context,
+    project: ProjectArg,
+    email: Annotated[str, typer.Argument(help="E-mail of an existing user.")],
+    output: o.OutputOpt = o.Format.TABLE,
+) -> None:
+    """Add a user to a project (they may then submit jobs to it)."""
+    client = get_state(ctx).client()
+    member = client.add_project_member(project_id(client, project), email)
+    if output is o.Format.JSON:
+        o.print_json(member)
+        return
+    o.out(f"{member['email']} is now a member of {project}")

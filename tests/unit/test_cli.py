@@ -1,0 +1,363 @@
+"""The ``aif`` command line against a real app in-process.
+
+The CLI makes its SDK client through ``aifactory.cli.config.client_factory``; the fixture
+points it at FastAPI's TestClient, and ``AIF_CONFIG_HOME`` at a temporary directory.
+"""
+
+from __future__ import annotations
+
+import json
+import stat
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+from fastapi import FastAPI
+from fastapi.testclient import TestClient
+from typer.testing import CliRunner
+
+from aifactory.api.app import create_app
+from aifactory.cli import config, serve
+from aifactory.cli.main import app as cli_app
+from aifactory.db.engine import Database
+from aifactory.sdk import Client
+from aifactory.services import bootstrap
+from aifactory.settings import load_settings
+
+JOB_YAML = """\
+# a small job for this machine
+name: hello
+project: {project}
+resources:
+  accelerator: {accelerator}
+  walltime: 10m
+run: echo hello
+"""
+
+
+@dataclass
+class Cli:
+    app: FastAPI
+    token_file: Path
+    config_home: Path
+    tmp: Path
+    runner: CliRunner
+
+    def __call__(self, *args: str, input: str | None = None, code: int | None = 0) -> Any:
+        result = self.runner.invoke(cli_app, list(args), input=input)
+        if code is not None:
+            assert result.exit_code == code, (
+                f"aif {' '.join(args)} -> {result.exit_code}\n"
+                f"stdout: {result.stdout}\nstderr: {result.stderr}\n{result.exception!r}"
+            )
+        return result
+
+    def json(self, *args: str) -> Any:
+        return json.loads(self(*args, "-o", "json").stdout)
+
+    def login(self) -> None:
+        self("login", "--token-file", str(self.token_file))
+
+    def org_and_project(self) -> tuple[str, str]:
+        self.login()
+        org = self.json(
+            "org",
+            "create",
+            "acme",
+            "--kind",
+            "startup",
+            "--country",
+            "DE",
+            "--registration-id",
+            "HRB-1",
+        )
+        project = self.json("project", "create", "llm", "--org", "acme")
+        assert project["org_id"] == org["id"]
+        return org["id"], project["id"]
+
+    def job_file(self, project: str, accelerator: str = "local-slot") -> Path:
+        path = self.tmp / "job.yaml"
+        path.write_text(JOB_YAML.format(project=project, accelerator=accelerator))
+        return path
+
+
+def _env_clean(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Path:
+    for name in ("AIF_URL", "AIF_TOKEN", "AIF_CONFIG_FILE", "XDG_CONFIG_HOME"):
+        monkeypatch.delenv(name, raising=False)
+    home = tmp_path / "config"
+    monkeypatch.setenv("AIF_CONFIG_HOME", str(home))
+    monkeypatch.delenv("COLUMNS", raising=False)  # as when piped: tables never fold a cell
+    return home
+
+
+@pytest.fixture
+def cli(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Cli]:
+    home = _env_clean(monkeypatch, tmp_path)
+    settings = load_settings(data_dir=tmp_path / "data", run_loops=False, kill_grace_s=0.5)
+    bootstrap.prepare(settings)
+    db = Database(settings.effective_database_url, pool_size=1)
+    try:
+        result = bootstrap.init_admin(db, settings)
+    finally:
+        db.dispose()
+    assert result.token_file is not None
+    app = create_app(settings)
+    with TestClient(app) as http:
+        monkeypatch.setattr(
+            config, "client_factory", lambda url, token: Client(url, token, http=http)
+        )
+        yield Cli(app, result.token_file, home, tmp_path, CliRunner())
+
+
+def test_login_saves_credentials_readable_by_owner_only(cli: Cli) -> None:
+    token = cli.token_file.read_text().strip()
+    out = cli("login", "--token-file", str(cli.token_file)).stdout
+    assert "Logged in to http://127.0.0.1:8000 as Administrator <admin@localhost>" in out
+    assert token not in out
+    creds = cli.config_home / "credentials.json"
+    assert stat.S_IMODE(creds.stat().st_mode) == 0o600
+    assert json.loads(creds.read_text()) == {"url": "http://127.0.0.1:8000", "token": token}
+
+    whoami = cli("whoami").stdout
+    assert "admin@localhost" in whoami and token not in whoami
+    assert cli.json("whoami")["roles"] == ["admin"]
+
+
+def test_without_a_token_the_error_says_so(cli: Cli) -> None:
+    result = cli("whoami", code=1)
+    assert result.stderr.startswith("Error: Unauthenticated: an API token is required")
+
+
+def test_saved_token_is_not_sent_to_another_server(cli: Cli) -> None:
+    cli.login()
+    assert cli.json("whoami")["email"] == "admin@localhost"
+    result = cli("--url", "http://elsewhere.example", "whoami", code=1)
+    assert "Unauthenticated" in result.stderr
+    # An explicit token is used wherever the user points it.
+    token = cli.token_file.read_text().strip()
+    result = cli("--url", "http://elsewhere.example", "--token", token, "whoami", "-o", "json")
+    assert json.loads(result.stdout)["email"] == "admin@localhost"
+
+
+def test_org_project_submit_list_and_show_placement(cli: Cli) -> None:
+    org, project = cli.org_and_project()
+    assert [o["id"] for o in cli.json("orgs")] == [org]
+    assert "acme" in cli("orgs").stdout
+    assert cli.json("projects", "--org", org)[0]["id"] == project
+    assert "admin@localhost" in cli("org", "members", "acme").stdout
+
+    job_id = cli("submit", str(cli.job_file(project))).stdout.strip()
+    assert job_id.startswith("job-")
+    listing = cli("jobs").stdout
+    assert job_id in listing and "pending" in listing
+    page = cli.json("jobs", "--state", "pending", "--state", "placed", "--project", project)
+    assert [j["id"] for j in page["items"]] == [job_id]
+    assert cli.json("jobs", "--state", "completed")["total"] == 0
+
+    shown = cli("job", "show", job_id).stdout
+    assert "not placed yet" in shown
+
+    cli.app.state.runtime.dispatcher.dispatch_once()
+    shown = cli("job", "show", job_id).stdout
+    lines = shown.splitlines()
+    chosen = [line for line in lines if line.lstrip().startswith("chosen")]
+    assert len(chosen) == 1
+    assert chosen[0].split()[1:3] == ["local", "local"]
+    lumi = next(line for line in lines if line.split()[:1] == ["lumi"])
+    assert "simulated (digital twin, runs no code)" in lumi
+    assert "set simulate: true" in lumi
+    assert "State history" in shown and "placed on local/local" in shown
+    detail = cli.json("job", "show", job_id)
+    assert detail["placement"]["chosen"] == {"site": "local", "partition": "local"}
+
+
+@pytest.mark.filterwarnings("ignore:You should not use the 'timeout' argument")
+def test_submit_from_stdin_with_idempotency_key_and_wait(cli: Cli) -> None:
+    _, project = cli.org_and_project()
+    spec = json.dumps(
+        {
+            "name": "again",
+            "project": project,
+            "run": "true",
+            "resources": {"accelerator": "local-slot", "walltime": 60},
+        }
+    )
+    first = cli("submit", "-", "--idempotency-key", "k1", input=spec).stdout.strip()
+    second = cli("submit", "-", "--idempotency-key", "k1", input=spec).stdout.strip()
+    assert first == second
+    result = cli("wait", first, "--timeout", "0", code=1)
+    assert result.stdout.strip() == f"{first}: pending (waiting for placement)"
+    assert cli("cancel", first).stdout.startswith(f"{first}: cancelled")
+    result = cli("wait", first, "-o", "json", code=1)
+    assert json.loads(result.stdout)["state"] == "cancelled"
+    result = cli("cancel", first, code=1)
+    assert result.stderr.startswith("Error: Conflict: ")
+
+
+def test_malformed_yaml_names_line_and_column(cli: Cli) -> None:
+    bad = cli.tmp / "bad.yaml"
+    bad.write_text("name: hello\n  run: echo hi\n")
+    result = cli("submit", str(bad), code=2)
+    assert result.stderr == f"Error: {bad}:2:6: mapping values are not allowed here\n"
+    result = cli("submit", "-", input="- just\n- a list\n", code=2)
+    assert "<stdin>: a job spec must be a mapping" in result.stderr
+    result = cli("submit", str(cli.tmp / "missing.yaml"), code=2)
+    assert "cannot read" in result.stderr
+
+
+def test_unknown_accelerator_shows_the_field_and_allowed_values(cli: Cli) -> None:
+    _, project = cli.org_and_project()
+    result = cli("submit", str(cli.job_file(project, accelerator="X9")), code=1)
+    lines = result.stderr.splitlines()
+    assert lines[0] == "Error: Invalid input: resources.accelerator: unknown accelerator 'X9'"
+    assert lines[1].startswith("  resources.accelerator: unknown accelerator 'X9' (allowed: any,")
+    assert "H100" in lines[1] and "local-slot" in lines[1]
+
+
+def test_bad_option_values_are_usage_errors(cli: Cli) -> None:
+    cli.login()
+    result = cli(
+        "org",
+        "create",
+        "x",
+        "--kind",
+        "charity",
+        "--country",
+        "DE",
+        "--registration-id",
+        "R",
+        code=2,
+    )
+    assert "startup" in result.stderr
+    assert "'bogus' is not one of 'pending'" in cli("jobs", "--state", "bogus", code=2).stderr
+    assert "give --token-file, --token or --email" in cli("login", code=2).stderr
+
+
+def test_an_unreachable_server_is_one_error_line(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    _env_clean(monkeypatch, tmp_path)
+    result = CliRunner().invoke(cli_app, ["--url", "http://127.0.0.1:9", "--token", "t", "jobs"])
+    assert result.exit_code == 1
+    assert result.stderr.startswith("Error: cannot reach http://127.0.0.1:9: ")
+    assert "Traceback" not in result.output
+
+
+def test_token_create_list_revoke(cli: Cli) -> None:
+    cli.login()
+    out = cli("token", "create", "--name", "laptop", "--ttl-days", "7").stdout
+    assert "Shown once" in out
+    token = out.strip().splitlines()[-1]
+    tokens = cli.json("token", "list")
+    created = next(t for t in tokens if t["name"] == "laptop")
+    listing = cli("token", "list").stdout
+    assert "laptop" in listing and token not in listing
+    assert cli("--token", token, "whoami", "-o", "json").stdout
+    assert "Revoked token" in cli("token", "revoke", created["id"]).stdout
+    assert "Unauthenticated" in cli("--token", token, "whoami", code=1).stderr
+    assert "not found" in cli("token", "revoke", "tok-nope", code=1).stderr
+
+
+def test_audit_verify_and_events(cli: Cli) -> None:
+    cli.login()
+    assert cli("audit", "verify").stdout.startswith("Audit chain ok:")
+    assert cli.json("audit", "verify")["ok"] is True
+    assert cli.json("audit", "events", "--limit", "1")["items"][0]["seq"] >= 1
+
+
+def test_sites_label_simulated_partitions(cli: Cli) -> None:
+    cli.login()
+    lines = cli("sites").stdout.splitlines()
+    lumi = next(line for line in lines if line.split()[:1] == ["lumi"])
+    assert "simulated (digital twin, runs no code)" in lumi
+    local = next(line for line in lines if line.split()[:1] == ["local"])
+    assert "simulated" not in local and local.rstrip().endswith("local")
+    assert {s["id"] for s in cli.json("sites")} >= {"lumi", "local"}
+
+
+def test_users_and_members(cli: Cli) -> None:
+    org, _ = cli.org_and_project()
+    out = cli("user", "create", "ada@example.eu", "--name", "Ada", "--role", "reviewer").stdout
+    assert "Created user Ada <ada@example.eu> [reviewer]" in out
+    assert (
+        "is now owner" in cli("org", "add-member", org, "ada@example.eu", "--role", "owner").stdout
+    )
+    assert "member of llm" in cli("project", "add-member", "llm", "ada@example.eu").stdout
+    members = cli.json("org", "members", org)
+    assert {m["email"]: m["role"] for m in members}["ada@example.eu"] == "owner"
+    assert "no organisation named" in cli("org", "members", "nope", code=1).stderr
+
+
+def test_login_with_email_and_password(cli: Cli) -> None:
+    cli.login()
+    password = "correct horse battery"
+    cli(
+        "user",
+        "create",
+        "ada@example.eu",
+        "--name",
+        "Ada",
+        "--password-prompt",
+        input=f"{password}\n{password}\n",
+    )
+    result = cli("login", "--email", "ada@example.eu", input=f"{password}\n")
+    assert "as Ada <ada@example.eu>" in result.stdout
+    assert password not in result.stdout
+    assert cli.json("whoami")["email"] == "ada@example.eu"
+    result = cli("login", "--email", "ada@example.eu", input="wrong password\n", code=1)
+    assert result.stderr.startswith("Error: Unauthenticated")
+
+
+def test_logs_of_a_job(cli: Cli) -> None:
+    _, project = cli.org_and_project()
+    job_id = cli("submit", str(cli.job_file(project))).stdout.strip()
+    assert cli("logs", job_id).stdout == ""
+    cli.app.state.runtime.dispatcher.dispatch_once()
+    deadline = time.monotonic() + 5
+    while cli("logs", job_id, "--tail", "5").stdout != "hello\n":
+        assert time.monotonic() < deadline
+        time.sleep(0.02)
+    assert cli("logs", job_id, "--stderr").stdout == ""
+
+
+# -- on the server's machine -----------------------------------------------------------------
+def test_admin_init_once(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    _env_clean(monkeypatch, tmp_path)
+    monkeypatch.setenv("AIF_DATA_DIR", str(tmp_path / "srv"))
+    runner = CliRunner()
+    first = runner.invoke(cli_app, ["admin", "init", "--email", "root@example.eu"])
+    assert first.exit_code == 0, first.output
+    path = tmp_path / "srv" / "admin-token"
+    assert first.stdout.strip() == f"Admin token written to {path.resolve()}"
+    assert stat.S_IMODE(path.stat().st_mode) == 0o600
+    second = runner.invoke(cli_app, ["admin", "init"])
+    assert second.exit_code == 0 and "An admin exists already" in second.stdout
+
+
+def test_serve_prepares_and_runs_uvicorn(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    _env_clean(monkeypatch, tmp_path)
+    monkeypatch.setenv("AIF_DATA_DIR", str(tmp_path / "srv"))
+    monkeypatch.setenv("AIF_HOST", "127.0.0.1")  # restored after the test; serve sets it
+    monkeypatch.setenv("AIF_PORT", "8000")
+    calls: list[tuple[Any, dict[str, Any]]] = []
+    monkeypatch.setattr(serve.uvicorn, "run", lambda app, **kw: calls.append((app, kw)))
+    runner = CliRunner()
+
+    one = runner.invoke(cli_app, ["serve", "--port", "8123"])
+    assert one.exit_code == 0, one.output
+    assert "Admin token written to" in one.stdout
+    app, kw = calls.pop()
+    assert isinstance(app, FastAPI)
+    assert kw == {"host": "127.0.0.1", "port": 8123}
+
+    many = runner.invoke(cli_app, ["serve", "--workers", "3", "--host", "0.0.0.0"])
+    assert many.exit_code == 0, many.output
+    assert "An admin exists already" in many.stdout
+    assert "SQLite" in many.stderr
+    app, kw = calls.pop()
+    assert app == "aifactory.cli.serve:app_factory"
+    assert kw == {"factory": True, "host": "0.0.0.0", "port": 8000, "workers": 3}
+    assert isinstance(serve.app_factory(), FastAPI)
