@@ -109,8 +109,8 @@ def test_two_servers_share_one_database_and_never_dispatch_a_job_twice(
     a, b = servers
     for loop in ("dispatch", "executor"):
         _wait(lambda loop=loop: len(_leaders(servers, loop)) == 1, what=f"one {loop} leader")
-    org = httpx.post(f"{a.url}/api/v1/orgs", headers=h, json={
-        "name": "Scale", "kind": "research", "country": "DE", "registration_id": "R1"}).json()  # fmt: skip
+    body = {"name": "Scale", "kind": "research", "country": "DE", "registration_id": "R1"}
+    org = httpx.post(f"{a.url}/api/v1/orgs", headers=h, json=body).json()
     project = httpx.post(
         f"{b.url}/api/v1/projects", headers=h, json={"org_id": org["id"], "name": "p"}
     ).json()

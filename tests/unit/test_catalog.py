@@ -11,8 +11,8 @@ from hypothesis import assume, given
 from hypothesis import strategies as st
 
 from aifactory.catalog.loader import CatalogError, load_catalog, parse_catalog
-from aifactory.domain.walltime import format_walltime, parse_walltime
 from aifactory.domain.catalog import ExecutorKind, SiteStatus, SoftwareStack
+from aifactory.domain.walltime import format_walltime, parse_walltime
 
 # --- the default federation ----------------------------------------------------------------
 
