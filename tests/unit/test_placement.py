@@ -56,9 +56,9 @@ def test_hard_filters(case: str, job, site: str | None, reasons: dict[str, str])
 # (case, loads, job, expected site)
 EARLIEST = [
     ("free now beats waiting",
-     {("fi", "a100"): Load(0, ((600.0, 4),)), ("es", "h100"): Load(4)}, make_job(), "es"),
+     {("fi", "a100"): Load(0, ((600.0, 4, 0),)), ("es", "h100"): Load(4)}, make_job(), "es"),
     ("earlier release wins",
-     {("fi", "a100"): Load(0, ((60.0, 4),)), ("es", "h100"): Load(0, ((600.0, 4),))},
+     {("fi", "a100"): Load(0, ((60.0, 4, 0),)), ("es", "h100"): Load(0, ((600.0, 4, 0),))},
      make_job(), "fi"),
     ("tie goes to the faster accelerator", {}, make_job(), "es"),
     ("greenest tie goes to lower carbon", {}, make_job().greenest(), "fi"),
@@ -74,6 +74,15 @@ def test_earliest_start_then_objective(case: str, loads, job, site: str) -> None
     assert result.chosen is not None and result.chosen.site == site, result.candidates
     loser = next(c for c in result.candidates if c.site != site)
     assert loser.reason  # the other site says why it lost
+
+
+def test_cpus_bound_jobs_without_accelerators_where_tracked() -> None:
+    catalog = make_catalog(A100_FI)
+    job = make_job().gpus(0).cpus(4).build()
+    busy = {("fi", "a100"): Load(40, ((30.0, 0, 8),), free_cpus=2)}
+    result = place(job, catalog, busy)
+    assert result.chosen is not None and result.chosen.start_in_s == 30.0
+    assert place(job, catalog, {("fi", "a100"): Load(40, free_cpus=4)}).chosen.start_in_s == 0
 
 
 def test_waiting_is_not_placement_when_nothing_frees_capacity() -> None:

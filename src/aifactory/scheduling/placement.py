@@ -39,13 +39,16 @@ class Demand:
 
 @dataclass(frozen=True)
 class Load:
-    """A partition's state: free accelerators now, and when running work ends (seconds from
-    now, accelerators freed), so the earliest start can be estimated."""
+    """A partition's state: free accelerators (and CPUs, where tracked) now, and when running
+    work ends (seconds from now, accelerators freed, CPUs freed), so the earliest start can
+    be estimated. CPUs are tracked for partitions the platform runs itself: they bound how
+    many jobs without accelerators run at once."""
 
     free_accelerators: int
-    releases: tuple[tuple[float, int], ...] = ()
+    releases: tuple[tuple[float, int, int], ...] = ()
     healthy: bool = True
     health_reason: str = ""
+    free_cpus: int | None = None
 
 
 @dataclass(frozen=True)
@@ -131,14 +134,20 @@ def static_candidates(demand: Demand, catalog: Catalog) -> list[Candidate]:
     return out
 
 
-def _start_in(need: int, load: Load) -> float | None:
-    """Seconds until ``need`` accelerators are free, from the known releases; None if never."""
-    free = load.free_accelerators
-    if free >= need:
+def _start_in(need: int, need_cpus: int, load: Load) -> float | None:
+    """Seconds until ``need`` accelerators (and ``need_cpus`` CPUs, where tracked) are free,
+    from the known releases; None if never."""
+    free, cpus = load.free_accelerators, load.free_cpus
+
+    def fits() -> bool:
+        return free >= need and (cpus is None or cpus >= need_cpus)
+
+    if fits():
         return 0.0
-    for when, freed in sorted(load.releases):
+    for when, freed, freed_cpus in sorted(load.releases):
         free += freed
-        if free >= need:
+        cpus = None if cpus is None else cpus + freed_cpus
+        if fits():
             return max(when, 0.0)
     return None
 
@@ -165,7 +174,7 @@ def place(demand: Demand, catalog: Catalog, loads: Mapping[PartitionKey, Load]) 
                 )
             )
             continue
-        start = _start_in(demand.accelerators, load)
+        start = _start_in(demand.accelerators, demand.cpus * demand.nodes, load)
         if start is None:
             reason = (
                 f"only {load.free_accelerators} accelerators free and nothing running frees "

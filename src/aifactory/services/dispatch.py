@@ -6,7 +6,7 @@ from __future__ import annotations
 import logging
 from collections import defaultdict
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -52,7 +52,8 @@ _OUTCOME_STATE = {
 class _PartitionUse:
     used_ids: set[int]
     used: int
-    releases: list[tuple[float, int]]
+    used_cpus: int
+    releases: list[tuple[float, int, int]]
 
 
 class Dispatcher:
@@ -74,7 +75,7 @@ class Dispatcher:
 
     # -- step 1: what is in use ------------------------------------------------------------
     def _usage(self, session: Session, now: datetime) -> dict[PartitionKey, _PartitionUse]:
-        use: dict[PartitionKey, _PartitionUse] = defaultdict(lambda: _PartitionUse(set(), 0, []))
+        use: dict[PartitionKey, _PartitionUse] = defaultdict(lambda: _PartitionUse(set(), 0, 0, []))
         rows = session.execute(
             select(
                 Job.site_id, Job.partition_id, Job.spec, Job.accelerator_ids, Job.started_at
@@ -85,11 +86,13 @@ class Dispatcher:
                 continue
             res = spec["resources"]
             n = int(res["accelerators_per_node"]) * int(res["nodes"])
+            c = int(res["cpus"]) * int(res["nodes"])
             u = use[(site_id, part_id)]
             u.used += n
+            u.used_cpus += c
             u.used_ids.update(ids or [])
             start = as_utc(started_at) if started_at else now
-            u.releases.append(((start - now).total_seconds() + int(res["walltime"]), n))
+            u.releases.append(((start - now).total_seconds() + int(res["walltime"]), n, c))
         return use
 
     def _loads(self, use: Mapping[PartitionKey, _PartitionUse]) -> dict[PartitionKey, Load]:
@@ -97,11 +100,14 @@ class Dispatcher:
         for key, part in self._partitions.items():
             u = use.get(key)
             healthy = part.executor in self.executors
+            # Only this machine's CPUs are ours to count; a Slurm site counts its own.
+            cpus = part.cpus_per_node * part.nodes - (u.used_cpus if u else 0)
             loads[key] = Load(
                 free_accelerators=part.total_accelerators - (u.used if u else 0),
                 releases=tuple(u.releases) if u else (),
                 healthy=healthy,
                 health_reason="" if healthy else f"no {part.executor.value} executor configured",
+                free_cpus=cpus if part.executor is ExecutorKind.LOCAL else None,
             )
         return loads
 
@@ -139,11 +145,18 @@ class Dispatcher:
                 job_id, placement, chosen.site, chosen.partition, part.executor, ids
             ):
                 continue
+            cpus = spec.resources.cpus * spec.resources.nodes
             u.used += need
+            u.used_cpus += cpus
             u.used_ids.update(ids)
-            u.releases.append((float(spec.resources.walltime_s), need))
+            u.releases.append((float(spec.resources.walltime_s), need, cpus))
             old = loads[key]
-            loads[key] = Load(old.free_accelerators - need, tuple(u.releases), old.healthy)
+            loads[key] = replace(
+                old,
+                free_accelerators=old.free_accelerators - need,
+                releases=tuple(u.releases),
+                free_cpus=None if old.free_cpus is None else old.free_cpus - cpus,
+            )
             if self._launch(job_id, spec):
                 launched += 1
         return launched
