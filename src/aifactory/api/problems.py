@@ -50,6 +50,13 @@ def field_path(loc: Sequence[int | str]) -> str:
 def _validation_errors(exc: RequestValidationError) -> list[dict[str, Any]]:
     errors = []
     for err in exc.errors():
+        if err.get("type") == "json_invalid":
+            loc, ctx = err.get("loc", ()), err.get("ctx") or {}
+            at = loc[1] if len(loc) > 1 else "?"
+            errors.append(
+                {"field": "body", "message": f"invalid JSON at character {at}: {ctx.get('error')}"}
+            )
+            continue
         message = str(err.get("msg", "")).removeprefix("Value error, ")
         entry: dict[str, Any] = {"field": field_path(err.get("loc", ())), "message": message}
         ctx = err.get("ctx") or {}
@@ -118,20 +125,17 @@ class BodyLimit:
             if message["type"] == "http.request":
                 seen += len(message.get("body", b""))
                 if seen > self.max_bytes:
-                    raise _TooLarge
+                    # An HTTPException passes FastAPI's body reading (anything else becomes a
+                    # 400); our handler renders it as a 413 problem.
+                    raise StarletteHTTPException(
+                        413, f"the request body exceeds {self.max_bytes} bytes"
+                    )
             return message
 
-        try:
-            await self.app(scope, limited, send)
-        except _TooLarge:
-            await self._too_large(scope, receive, send)
+        await self.app(scope, limited, send)
 
     async def _too_large(self, scope: Scope, receive: Receive, send: Send) -> None:
         response = problem(
             413, "Content too large", f"the request body exceeds {self.max_bytes} bytes"
         )
         await response(scope, receive, send)
-
-
-class _TooLarge(Exception):
-    pass

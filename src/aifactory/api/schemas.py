@@ -7,6 +7,7 @@ from typing import Any, Generic, TypeVar
 
 from pydantic import BaseModel, ConfigDict, EmailStr, Field, field_validator
 
+from aifactory.domain.countries import EUROHPC_COUNTRIES
 from aifactory.domain.identity import MembershipRole, OrgKind, PlatformRole
 from aifactory.domain.names import name_problem
 
@@ -99,11 +100,25 @@ class TokenCreated(TokenPublic):
 class OrgCreate(Strict):
     name: str = Field(max_length=200)
     kind: OrgKind
-    country: str = Field(pattern=r"^[A-Z]{2}$", description="ISO 3166-1 alpha-2.")
+    country: str = Field(
+        pattern=r"^[A-Z]{2}$",
+        description="ISO 3166-1 alpha-2 of a EuroHPC participating state (Greece is GR).",
+    )
     registration_id: str = Field(min_length=1, max_length=100)
 
     _name = field_validator("name")(_check_name)
     _reg = field_validator("registration_id")(_check_name)
+
+    @field_validator("country")
+    @classmethod
+    def _country(cls, value: str) -> str:
+        # Eligibility follows the organisation's country (reference/ai-factories.md).
+        if value not in EUROHPC_COUNTRIES:
+            raise ValueError(
+                f"{value!r} is not a EuroHPC participating state; allowed: "
+                + ", ".join(sorted(EUROHPC_COUNTRIES))
+            )
+        return value
 
 
 class OrgPublic(BaseModel):

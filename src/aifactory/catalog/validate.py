@@ -17,6 +17,7 @@ from typing import Any, NoReturn, TypeVar
 import yaml
 from yaml.constructor import SafeConstructor
 
+from aifactory.domain.countries import COUNTRIES
 from aifactory.domain.walltime import parse_walltime
 
 E = TypeVar("E", bound=StrEnum)
@@ -25,15 +26,6 @@ _TAG = "tag:yaml.org,2002:"
 _NULL, _BOOL, _INT, _FLOAT = _TAG + "null", _TAG + "bool", _TAG + "int", _TAG + "float"
 _TIMESTAMP = _TAG + "timestamp"
 
-# EuroHPC JU participating states as we know them (the EU 27 plus associated countries; check
-# the JU's current list), then a few common others so that an operator outside them can still
-# describe a machine. Greece is GR.
-_EU27 = "AT BE BG CY CZ DE DK EE ES FI FR GR HR HU IE IT LT LU LV MT NL PL PT RO SE SI SK"
-_ASSOCIATED = "IS ME MK MD NO RS TR CH GB"
-_OTHERS = "AL BA UA LI US CA JP"
-EUROHPC_COUNTRIES: frozenset[str] = frozenset(f"{_EU27} {_ASSOCIATED}".split())
-OTHER_COUNTRIES: frozenset[str] = frozenset(_OTHERS.split())
-COUNTRIES: frozenset[str] = EUROHPC_COUNTRIES | OTHER_COUNTRIES
 _COUNTRY_HINTS = {
     "EL": "Greece is GR; EL is the EU's own abbreviation",
     "UK": "the United Kingdom is GB",

@@ -32,9 +32,12 @@ class Resources(BaseModel):
         Field(default="1h", validate_default=True, description=f"One of: {WALLTIME_FORMS}."),
     ] = "1h"
 
-    @field_validator("walltime")
+    @field_validator("walltime", mode="before")
     @classmethod
-    def _walltime(cls, value: int | str) -> int:
+    def _walltime(cls, value: object) -> int:
+        # YAML turns "yes"/"on" into true: a boolean is a typo, never one second.
+        if isinstance(value, bool) or not isinstance(value, int | str):
+            raise ValueError(f"{value!r} is not a walltime; use {WALLTIME_FORMS}")
         if isinstance(value, int):
             if value <= 0:
                 raise ValueError("walltime must be positive")

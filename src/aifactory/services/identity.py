@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import secrets
 from dataclasses import dataclass, field
@@ -9,7 +10,7 @@ from datetime import datetime, timedelta
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
-from sqlalchemy import select, update
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from aifactory.db.tables import ApiToken, Membership, ProjectMember, User
@@ -46,6 +47,11 @@ class Principal:
 
     def owns_org(self, org_id: str) -> bool:
         return self.is_admin or self.orgs.get(org_id) is MembershipRole.OWNER
+
+
+@functools.cache
+def _dummy_hash() -> str:
+    return PasswordHasher().hash(secrets.token_urlsafe(16))
 
 
 def hash_token(token: str) -> str:
@@ -190,12 +196,14 @@ def login(session: Session, *, email: str, password: str, ttl: timedelta) -> tup
     user = session.execute(
         select(User).where(User.email == email.strip().lower())
     ).scalar_one_or_none()
-    ok = False
-    if user is not None and user.password_hash and not user.disabled:
-        try:
-            ok = PasswordHasher().verify(user.password_hash, password)
-        except (VerificationError, InvalidHashError):
-            ok = False
+    usable = user is not None and bool(user.password_hash) and not user.disabled
+    # Without a usable account, verify against a dummy hash anyway: answering faster for an
+    # unknown e-mail would tell an attacker which accounts exist.
+    stored = user.password_hash if usable and user is not None else _dummy_hash()
+    try:
+        ok = PasswordHasher().verify(stored or "", password) and usable
+    except (VerificationError, InvalidHashError):
+        ok = False
     if not ok or user is None:
         raise Unauthenticated("e-mail or password is wrong")
     return issue_token(session, user_id=user.id, name="login", ttl=ttl, actor=user.id)
@@ -213,7 +221,3 @@ def record_failed_login(session: Session, email: str) -> None:
 
 def record_login(session: Session, user_id: str) -> None:
     audit.append(session, actor=user_id, action="login", object_type="user", object_id=user_id)
-
-
-def disable_user(session: Session, user_id: str) -> None:
-    session.execute(update(User).where(User.id == user_id).values(disabled=True))

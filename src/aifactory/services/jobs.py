@@ -4,7 +4,6 @@
 from __future__ import annotations
 
 import hashlib
-import json
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -220,7 +219,9 @@ def cancel(session: Session, principal: Principal, job_id: str) -> Job:
         raise Conflict(f"job {job.id} is already {state.value}")
     if state in (JobState.PENDING, JobState.PLACED):
         transition(session, job, JobState.CANCELLED, f"cancelled by {principal.email}")
-    elif not job.cancel_requested:
+    elif job.cancel_requested:
+        return job  # asked before; the executor loop is on it (no second audit event)
+    else:
         # A running process is stopped by the executor loop; its final state follows from there.
         job.cancel_requested = True
         job.updated_at = utcnow()
@@ -238,7 +239,3 @@ def cancel(session: Session, principal: Principal, job_id: str) -> Job:
 
 def job_workdir(jobs_dir: Path, job_id: str) -> Path:
     return jobs_dir / job_id
-
-
-def placement_view(job: Job) -> dict[str, object] | None:
-    return json.loads(json.dumps(job.placement)) if job.placement else None

@@ -84,6 +84,16 @@ def user_by_email(session: Session, email: str) -> User:
     return user
 
 
+def _owner_count(session: Session, org_id: str) -> int:
+    return len(
+        session.execute(
+            select(Membership.user_id).where(
+                Membership.org_id == org_id, Membership.role == MembershipRole.OWNER.value
+            )
+        ).all()
+    )
+
+
 def add_member(
     session: Session, principal: Principal, org_id: str, *, email: str, role: MembershipRole
 ) -> Membership:
@@ -96,6 +106,14 @@ def add_member(
         )
         session.add(membership)
     else:
+        if (
+            membership.role == MembershipRole.OWNER.value
+            and role is not MembershipRole.OWNER
+            and _owner_count(session, org_id) == 1
+        ):
+            raise Conflict(
+                "the last owner of an organisation cannot be demoted; add another owner first"
+            )
         membership.role = role.value
     audit.append(
         session,
@@ -114,12 +132,7 @@ def remove_member(session: Session, principal: Principal, org_id: str, user_id: 
     membership = session.get(Membership, (org_id, user_id))
     if membership is None:
         raise NotFound("membership", user_id)
-    owners = session.execute(
-        select(Membership.user_id).where(
-            Membership.org_id == org_id, Membership.role == MembershipRole.OWNER.value
-        )
-    ).all()
-    if membership.role == MembershipRole.OWNER.value and len(owners) == 1:
+    if membership.role == MembershipRole.OWNER.value and _owner_count(session, org_id) == 1:
         raise Conflict("the last owner of an organisation cannot be removed")
     session.delete(membership)
     project_ids = select(Project.id).where(Project.org_id == org_id)
