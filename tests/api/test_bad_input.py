@@ -140,9 +140,6 @@ def tenant(platform: Platform) -> Iterator[Tenant]:
             {"env": {"CUDA_VISIBLE_DEVICES": "0"}}, "env", "set by the platform", id="reserved-env"
         ),
         pytest.param({"env": {"1X": "a"}}, "env", "not a valid variable name", id="bad-env-key"),
-        pytest.param(
-            {"project": "prj-zzzzzzzzzzzz"}, "project", "no project", id="unknown-project"
-        ),
         pytest.param({"project": None}, "project", "string", id="null-project"),
     ],
 )
@@ -156,6 +153,14 @@ def test_a_bad_job_spec_is_refused_naming_the_field(
 
     body = assert_problem(r, 422, field)
     assert message in body["errors"][0]["message"], body
+
+
+def test_an_unknown_project_answers_404_like_any_object_you_cannot_see(tenant: Tenant) -> None:
+    spec = job_spec("prj-zzzzzzzzzzzz", "true")
+    r = tenant.user.post("/jobs", spec)
+    assert r.status_code == 404, r.text
+    assert r.headers["content-type"] == "application/problem+json"
+    assert r.json()["detail"] == "project 'prj-zzzzzzzzzzzz' not found"
 
 
 def test_an_unknown_accelerator_lists_the_catalogs_models(tenant: Tenant) -> None:

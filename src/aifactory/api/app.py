@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from typing import Any
 
 from fastapi import FastAPI
 from fastapi.routing import APIRoute
@@ -11,6 +12,7 @@ from fastapi.routing import APIRoute
 from aifactory import __version__
 from aifactory.api import problems
 from aifactory.api.routers import audit, auth, health, jobs, orgs, projects, sites
+from aifactory.domain.catalog import Catalog
 from aifactory.services.runtime import Runtime
 from aifactory.settings import Settings
 
@@ -58,4 +60,14 @@ def create_app(settings: Settings, runtime: Runtime | None = None) -> FastAPI:
     for module in (health, sites, auth, orgs, projects, jobs, audit):
         app.include_router(module.router, prefix=API_PREFIX)
     app.add_middleware(problems.BodyLimit, max_bytes=settings.max_body_bytes)
+    problems.document_problems(app, lambda spec: _document_catalog(spec, rt.catalog))
     return app
+
+
+def _document_catalog(spec: dict[str, Any], catalog: Catalog) -> None:
+    """This deployment's accelerator models and sites, as the enums a job spec may name."""
+    schemas = spec["components"]["schemas"]
+    accelerator = schemas["Resources"]["properties"]["accelerator"]
+    accelerator["enum"] = ["any", *catalog.accelerator_models()]
+    sites = schemas["Constraints"]["properties"]["sites"]["items"]
+    sites["enum"] = [s.id for s in catalog.sites]

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 import re
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from fastapi import FastAPI, Request
@@ -68,6 +68,17 @@ def _validation_errors(exc: RequestValidationError) -> list[dict[str, Any]]:
     return errors
 
 
+def _allowed_methods(request: Request) -> list[str]:
+    """Every method the API serves at this path, from its own OpenAPI document (Starlette
+    would name only the first matching route's)."""
+    methods: set[str] = set()
+    for template, item in request.app.openapi().get("paths", {}).items():
+        regex = "^" + re.sub(r"\\\{[^}]+\\\}", "[^/]+", re.escape(template)) + "$"
+        if re.match(regex, request.url.path):
+            methods |= {m.upper() for m in item}
+    return sorted(methods)
+
+
 def install(app: FastAPI) -> None:
     @app.exception_handler(ServiceError)
     async def _service_error(_: Request, exc: ServiceError) -> JSONResponse:
@@ -88,11 +99,18 @@ def install(app: FastAPI) -> None:
         return problem(422, "Invalid input", detail, errors)
 
     @app.exception_handler(StarletteHTTPException)
-    async def _http(_: Request, exc: StarletteHTTPException) -> JSONResponse:
+    async def _http(request: Request, exc: StarletteHTTPException) -> JSONResponse:
+        if exc.status_code == 400 and exc.detail == "There was an error parsing the body":
+            # Not UTF-8 JSON at all: an invalid input like any other, naming the body.
+            error = {"field": "body", "message": "the body is not JSON text in UTF-8"}
+            return problem(422, "Invalid input", "body: the body is not JSON text", [error])
+        headers = dict(exc.headers or {})
+        if exc.status_code == 405:
+            headers["Allow"] = ", ".join(_allowed_methods(request))
         title = {404: "Not found", 405: "Method not allowed", 413: "Content too large"}.get(
             exc.status_code, "Error"
         )
-        return problem(exc.status_code, title, str(exc.detail))
+        return problem(exc.status_code, title, str(exc.detail), **headers)
 
     @app.exception_handler(Exception)
     async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
@@ -139,3 +157,84 @@ class BodyLimit:
             413, "Content too large", f"the request body exceeds {self.max_bytes} bytes"
         )
         await response(scope, receive, send)
+
+
+PUBLIC_OPERATIONS = frozenset({"health", "login"})
+_TITLES = {
+    401: "No, unknown, revoked or expired API token",
+    403: "Not allowed for this caller",
+    404: "Not found, or another tenant's",
+    409: "Conflicts with the current state",
+    413: "Request body too large",
+    422: "Invalid input, naming the field and the allowed values",
+    500: "Unexpected error (rolled back, logged)",
+}
+
+
+def document_problems(app: FastAPI, *extras: Callable[[dict[str, Any]], None]) -> None:
+    """Declare, for every operation, the problem responses it can give (RFC 9457 bodies as
+    ``application/problem+json``), so the spec tells clients the truth."""
+    from fastapi.openapi.utils import get_openapi
+
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema:
+            return app.openapi_schema
+        spec = get_openapi(
+            title=app.title,
+            version=app.version,
+            description=app.description,
+            routes=app.routes,
+        )
+        spec.setdefault("components", {}).setdefault("schemas", {})["Problem"] = {
+            "type": "object",
+            "required": ["type", "title", "status", "detail"],
+            "properties": {
+                "type": {"type": "string"},
+                "title": {"type": "string"},
+                "status": {"type": "integer"},
+                "detail": {"type": "string"},
+                "errors": {
+                    "type": "array",
+                    "items": {
+                        "type": "object",
+                        "required": ["field", "message"],
+                        "properties": {
+                            "field": {"type": "string"},
+                            "message": {"type": "string"},
+                            "allowed": {"type": "array", "items": {"type": "string"}},
+                        },
+                    },
+                },
+            },
+        }
+        for path, item in spec.get("paths", {}).items():  # noqa: B007
+            for method, op in item.items():
+                statuses = {500}
+                if op.get("operationId") not in PUBLIC_OPERATIONS:
+                    # 404 also where an id in the body or query names a missing object.
+                    statuses |= {401, 403, 404}
+                elif op.get("operationId") == "login":
+                    statuses.add(401)
+                if op.get("parameters") or op.get("requestBody"):
+                    statuses.add(422)
+                if method in ("post", "delete"):
+                    statuses.add(409)
+                if method == "post":
+                    statuses.add(413)
+                responses = op.setdefault("responses", {})
+                for status in sorted(statuses):
+                    responses[str(status)] = {
+                        "description": _TITLES[status],
+                        "content": {
+                            PROBLEM_JSON: {"schema": {"$ref": "#/components/schemas/Problem"}}
+                        },
+                    }
+        schemas = spec["components"]["schemas"]
+        for unused in ("HTTPValidationError", "ValidationError"):
+            schemas.pop(unused, None)
+        for extra in extras:
+            extra(spec)
+        app.openapi_schema = spec
+        return spec
+
+    app.openapi = openapi  # type: ignore[method-assign]

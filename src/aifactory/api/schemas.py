@@ -3,15 +3,34 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any, Generic, TypeVar
+from typing import Annotated, Any, Generic, TypeVar
 
-from pydantic import BaseModel, ConfigDict, EmailStr, Field, field_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator
 
 from aifactory.domain.countries import EUROHPC_COUNTRIES
 from aifactory.domain.identity import MembershipRole, OrgKind, PlatformRole
-from aifactory.domain.names import name_problem
+from aifactory.domain.jobspec import JsonInt
+from aifactory.domain.names import document_email, document_name, email_problem, name_problem
 
 T = TypeVar("T")
+
+
+def _document_countries(schema: dict[str, object]) -> None:
+    schema["enum"] = sorted(EUROHPC_COUNTRIES)
+
+
+def _check_email(value: str) -> str:
+    problem = email_problem(value)
+    if problem:
+        raise ValueError(problem)
+    return value.lower()
+
+
+Email = Annotated[
+    str,
+    Field(min_length=3, max_length=254, json_schema_extra=document_email),
+    AfterValidator(_check_email),
+]
 
 
 def _check_name(value: str) -> str:
@@ -56,8 +75,8 @@ class LoginRequest(Strict):
 
 
 class UserCreate(Strict):
-    email: EmailStr
-    name: str = Field(max_length=200)
+    email: Email
+    name: str = Field(max_length=100, json_schema_extra=document_name)
     password: str | None = Field(default=None, min_length=12, max_length=1024)
     roles: list[PlatformRole] = Field(default_factory=list)
 
@@ -77,8 +96,8 @@ class MePublic(UserPublic):
 
 
 class TokenCreate(Strict):
-    name: str = Field(default="cli", max_length=100)
-    ttl_days: int = Field(default=90, ge=1, le=3650)
+    name: str = Field(default="cli", max_length=100, json_schema_extra=document_name)
+    ttl_days: JsonInt = Field(default=90, ge=1, le=3650)
 
     _name = field_validator("name")(_check_name)
 
@@ -98,13 +117,13 @@ class TokenCreated(TokenPublic):
 
 # -- tenancy ----------------------------------------------------------------------------
 class OrgCreate(Strict):
-    name: str = Field(max_length=200)
+    name: str = Field(max_length=100, json_schema_extra=document_name)
     kind: OrgKind
     country: str = Field(
-        pattern=r"^[A-Z]{2}$",
         description="ISO 3166-1 alpha-2 of a EuroHPC participating state (Greece is GR).",
+        json_schema_extra=_document_countries,
     )
-    registration_id: str = Field(min_length=1, max_length=100)
+    registration_id: str = Field(max_length=100, json_schema_extra=document_name)
 
     _name = field_validator("name")(_check_name)
     _reg = field_validator("registration_id")(_check_name)
@@ -131,7 +150,7 @@ class OrgPublic(BaseModel):
 
 
 class MemberAdd(Strict):
-    email: EmailStr
+    email: Email
     role: MembershipRole = MembershipRole.MEMBER
 
 
@@ -144,7 +163,7 @@ class MemberPublic(BaseModel):
 
 class ProjectCreate(Strict):
     org_id: str = Field(max_length=64)
-    name: str = Field(max_length=100)
+    name: str = Field(max_length=100, json_schema_extra=document_name)
     description: str = Field(default="", max_length=4000)
 
     _name = field_validator("name")(_check_name)
@@ -159,7 +178,7 @@ class ProjectPublic(BaseModel):
 
 
 class ProjectMemberAdd(Strict):
-    email: EmailStr
+    email: Email
 
 
 class ProjectMemberPublic(BaseModel):

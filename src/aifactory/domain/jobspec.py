@@ -7,37 +7,75 @@ by the jobs service; everything here holds without it.
 from __future__ import annotations
 
 import re
-from typing import Annotated
+from typing import Annotated, Any
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, StrictBool, field_validator
 
 from aifactory.domain.jobs import JobStack, Objective
-from aifactory.domain.names import name_problem
-from aifactory.domain.walltime import WALLTIME_FORMS, parse_walltime
+from aifactory.domain.names import document_name, document_non_blank, name_problem
+from aifactory.domain.walltime import WALLTIME_FORMS, WALLTIME_PATTERN, parse_walltime
 
-_ENV_KEY = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,127}$")
-RESERVED_ENV = frozenset({"CUDA_VISIBLE_DEVICES", "ROCR_VISIBLE_DEVICES", "AIF_JOB_ID"})
+RESERVED_ENV = ("AIF_JOB_ID", "CUDA_VISIBLE_DEVICES", "ROCR_VISIBLE_DEVICES")
+# A shell variable name that the platform does not set itself; the same text is the schema's
+# propertyNames pattern, so clients know the rule.
+ENV_KEY_PATTERN = "^(?!(?:" + "|".join(RESERVED_ENV) + ")$)[A-Za-z_][A-Za-z0-9_]{0,127}$(?!\\n)"
+_ENV_KEY = re.compile(ENV_KEY_PATTERN)
+_NO_NUL = "^[^\\u0000]*$(?!\\n)"
+
+
+def _document_env(schema: dict[str, Any]) -> None:
+    schema["propertyNames"] = {"pattern": ENV_KEY_PATTERN}
+    schema["additionalProperties"] = {"type": "string", "maxLength": 4096, "pattern": _NO_NUL}
+
+
+def _document_walltime(schema: dict[str, Any]) -> None:
+    schema.pop("anyOf", None)
+    schema["anyOf"] = [
+        {"type": "integer", "minimum": 1},
+        {"type": "string", "pattern": WALLTIME_PATTERN},
+    ]
+
+
+def _no_text(value: object) -> object:
+    """JSON integers only: pydantic would otherwise take "4" or true for 4 and 1."""
+    if isinstance(value, str | bool):
+        raise ValueError("must be a JSON integer")
+    return value
+
+
+JsonInt = Annotated[int, BeforeValidator(_no_text)]
 
 
 class Resources(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     accelerator: str = Field(default="any", max_length=40, description="Model or 'any'.")
-    accelerators_per_node: int = Field(default=1, ge=0, le=64)
-    nodes: int = Field(default=1, ge=1, le=100_000)
-    cpus: int = Field(default=1, ge=1, le=1024, description="CPU cores per node.")
-    memory_gb: int = Field(default=4, ge=1, le=65_536, description="Memory per node, GB.")
+    accelerators_per_node: JsonInt = Field(default=1, ge=0, le=64)
+    nodes: JsonInt = Field(default=1, ge=1, le=100_000)
+    cpus: JsonInt = Field(default=1, ge=1, le=1024, description="CPU cores per node.")
+    memory_gb: JsonInt = Field(default=4, ge=1, le=65_536, description="Memory per node, GB.")
     walltime: Annotated[
         int | str,
-        Field(default="1h", validate_default=True, description=f"One of: {WALLTIME_FORMS}."),
+        Field(
+            default="1h",
+            validate_default=True,
+            description=f"Seconds, or one of: {WALLTIME_FORMS}.",
+            json_schema_extra=_document_walltime,
+        ),
     ] = "1h"
 
     @field_validator("walltime", mode="before")
     @classmethod
     def _walltime(cls, value: object) -> int:
         # YAML turns "yes"/"on" into true: a boolean is a typo, never one second.
-        if isinstance(value, bool) or not isinstance(value, int | str):
-            raise ValueError(f"{value!r} is not a walltime; use {WALLTIME_FORMS}")
+        if isinstance(value, float) and value.is_integer():
+            value = int(value)  # JSON's 3600.0 is the integer 3600
+        if (
+            isinstance(value, bool)
+            or not isinstance(value, int | str)
+            or (isinstance(value, str) and value != value.strip())
+        ):
+            raise ValueError(f"{value!r} is not a walltime; use seconds or {WALLTIME_FORMS}")
         if isinstance(value, int):
             if value <= 0:
                 raise ValueError("walltime must be positive")
@@ -66,17 +104,22 @@ class Constraints(BaseModel):
 class JobSpec(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    name: str = Field(max_length=100)
+    name: str = Field(max_length=100, json_schema_extra=document_name)
     project: str = Field(max_length=64, description="Project id.")
     resources: Resources = Field(default_factory=Resources)
-    run: str = Field(min_length=1, max_length=65_536, description="Command or script (sh).")
+    run: str = Field(
+        min_length=1,
+        max_length=65_536,
+        description="Command or script (sh).",
+        json_schema_extra=document_non_blank,
+    )
     env: dict[str, Annotated[str, Field(max_length=4096)]] = Field(
-        default_factory=dict, max_length=200
+        default_factory=dict, max_length=200, json_schema_extra=_document_env
     )
     software_stack: JobStack = JobStack.CUDA
     constraints: Constraints = Field(default_factory=Constraints)
     objective: Objective = Objective.FASTEST
-    simulate: bool = Field(
+    simulate: StrictBool = Field(
         default=False, description="May run on a digital twin (simulated; runs no code)."
     )
 
@@ -101,10 +144,10 @@ class JobSpec(BaseModel):
     @classmethod
     def _env(cls, value: dict[str, str]) -> dict[str, str]:
         for key, val in value.items():
-            if not _ENV_KEY.match(key):
-                raise ValueError(f"{key!r} is not a valid variable name ([A-Za-z_][A-Za-z0-9_]*)")
             if key in RESERVED_ENV:
                 raise ValueError(f"{key} is set by the platform")
+            if not _ENV_KEY.match(key):
+                raise ValueError(f"{key!r} is not a valid variable name ([A-Za-z_][A-Za-z0-9_]*)")
             if "\x00" in val:
                 raise ValueError(f"{key}: value must not contain NUL characters")
         return value

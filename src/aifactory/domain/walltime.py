@@ -16,6 +16,15 @@ _HMS = re.compile(r"([0-9]+):([0-5][0-9]):([0-5][0-9])")
 _SLURM_DAYS = re.compile(r"([0-9]+)-([01]?[0-9]|2[0-3])(?::([0-5][0-9]))?(?::([0-5][0-9]))?")
 
 
+# The accepted forms as one JSON Schema pattern (ECMA-262 and Python alike): some digit other
+# than 0 (so the value is positive), then one of the forms parse_walltime reads.
+WALLTIME_PATTERN = (
+    "^(?=[^1-9]*[1-9])(?:[0-9]+|(?=[0-9])(?:[0-9]+d)?(?:[0-9]+h)?(?:[0-9]+m)?(?:[0-9]+s)?"
+    "|[0-9]+:[0-5][0-9]:[0-5][0-9]"
+    "|[0-9]+-(?:[01]?[0-9]|2[0-3])(?::[0-5][0-9])?(?::[0-5][0-9])?)$(?!\\n)"
+)
+
+
 def parse_walltime(text: str) -> int:
     """Seconds in ``text``; :class:`ValueError` naming the accepted forms otherwise."""
     s = text.strip()

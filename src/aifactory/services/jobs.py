@@ -150,10 +150,7 @@ def submit(
 
 
 def _submittable_project(session: Session, principal: Principal, project_id: str) -> Project:
-    try:
-        project = get_project(session, principal, project_id)
-    except NotFound as exc:
-        raise Invalid.one("project", f"no project {project_id!r} you can see") from exc
+    project = get_project(session, principal, project_id)  # 404, as for any unseen object
     if not may_submit(principal, project):
         raise Forbidden("only project members and organisation owners may submit jobs")
     return project
