@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import fcntl
+import os
+import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -60,6 +63,29 @@ def _configure_sqlite(engine: Engine) -> None:
             conn.exec_driver_sql("BEGIN")
 
 
+class _WriteLock:
+    """Serialises SQLite writers without SQLite's busy handler, which sleeps in steps of up to
+    100 ms while it waits: threads queue on a mutex, processes on an ``flock`` beside the
+    database file. (SQLite allows one writer at a time anyway; this makes the wait fair and
+    short.)"""
+
+    def __init__(self, path: Path) -> None:
+        self._mutex = threading.Lock()
+        self._path = path
+        self._fd: int | None = None
+
+    @contextmanager
+    def held(self) -> Iterator[None]:
+        with self._mutex:
+            if self._fd is None:
+                self._fd = os.open(self._path, os.O_RDWR | os.O_CREAT, 0o600)
+            fcntl.flock(self._fd, fcntl.LOCK_EX)
+            try:
+                yield
+            finally:
+                fcntl.flock(self._fd, fcntl.LOCK_UN)
+
+
 class Database:
     """One engine, a writer and a reader session factory."""
 
@@ -67,6 +93,12 @@ class Database:
         self.url = normalise_url(url)
         self.engine = make_engine(self.url, pool_size=pool_size)
         self.dialect = self.engine.dialect.name
+        database = make_url(self.url).database
+        self._write_lock = (
+            _WriteLock(Path(database + ".writelock"))
+            if self.dialect == "sqlite" and database and database != ":memory:"
+            else None
+        )
         self._writer = sessionmaker(
             self.engine.execution_options(**{_IMMEDIATE: True}), expire_on_commit=False
         )
@@ -79,7 +111,11 @@ class Database:
     @contextmanager
     def write(self) -> Iterator[Session]:
         """A transaction that commits on success and rolls back on any exception."""
-        with self._writer() as session, session.begin():
+        if self._write_lock is None:
+            with self._writer() as session, session.begin():
+                yield session
+            return
+        with self._write_lock.held(), self._writer() as session, session.begin():
             yield session
 
     @contextmanager

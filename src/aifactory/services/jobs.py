@@ -101,9 +101,10 @@ def submit(
     session: Session,
     principal: Principal,
     spec: JobSpec,
-    catalog: Catalog,
     idempotency_key: str | None = None,
 ) -> Submitted:
+    """Record a job the caller may submit. :func:`check_against_catalog` runs first, outside
+    the transaction (pure work need not hold the write lock)."""
     digest = spec_hash(spec)
     if idempotency_key:
         earlier = session.execute(
@@ -118,7 +119,6 @@ def submit(
                 )
             return Submitted(earlier, False)
     project = _submittable_project(session, principal, spec.project)
-    check_against_catalog(spec, catalog)
     now = utcnow()
     job = Job(
         id=new_id("job"),

@@ -46,14 +46,15 @@ def submit_job(
     response: Response,
     idempotency_key: IdempotencyKey = None,
 ) -> JobPublic:
+    jobs.check_against_catalog(spec, runtime.catalog)
     try:
         with runtime.db.write() as session:
-            result = jobs.submit(session, caller, spec, runtime.catalog, idempotency_key)
+            result = jobs.submit(session, caller, spec, idempotency_key)
             out = views.job(result.job)
     except IntegrityError:
         # A concurrent request with the same key won the race: answer with its job.
         with runtime.db.write() as session:
-            result = jobs.submit(session, caller, spec, runtime.catalog, idempotency_key)
+            result = jobs.submit(session, caller, spec, idempotency_key)
             out = views.job(result.job)
     if not result.created:
         response.status_code = status.HTTP_200_OK
