@@ -6,7 +6,7 @@ from collections.abc import Iterator, Mapping
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import insert, select, update
 from sqlalchemy.orm import Session
 
 from aifactory.core.audit_chain import ChainReport, Link, link_hash, verify
@@ -29,15 +29,15 @@ def append(
     object_id: str,
     org_id: str | None = None,
     data: Mapping[str, Any] | None = None,
-) -> AuditEvent:
+) -> int:
     """Append one event inside the caller's transaction (it commits or rolls back with the
     change it records). The head row is locked first, so appends are serialised."""
-    head = session.execute(
-        select(AuditHead).where(AuditHead.id == 1).with_for_update()
-    ).scalar_one()
+    head_seq, head_hash = session.execute(
+        select(AuditHead.seq, AuditHead.hash).where(AuditHead.id == 1).with_for_update()
+    ).one()
     at = utcnow()
     link = Link(
-        seq=head.seq + 1,
+        seq=head_seq + 1,
         at=_iso(at),
         actor=actor,
         action=action,
@@ -45,25 +45,26 @@ def append(
         object_id=object_id,
         org_id=org_id,
         data=dict(data or {}),
-        prev_hash=head.hash,
+        prev_hash=head_hash,
     )
     digest = link_hash(link)
-    event = AuditEvent(
-        seq=link.seq,
-        at=at,
-        actor=actor,
-        action=action,
-        object_type=object_type,
-        object_id=object_id,
-        org_id=org_id,
-        data=dict(link.data),
-        prev_hash=link.prev_hash,
-        hash=digest,
+    # Plain statements (no unit of work): appends run under the write lock on every change.
+    session.execute(
+        insert(AuditEvent).values(
+            seq=link.seq,
+            at=at,
+            actor=actor,
+            action=action,
+            object_type=object_type,
+            object_id=object_id,
+            org_id=org_id,
+            data=dict(link.data),
+            prev_hash=link.prev_hash,
+            hash=digest,
+        )
     )
-    session.add(event)
-    head.seq = link.seq
-    head.hash = digest
-    return event
+    session.execute(update(AuditHead).where(AuditHead.id == 1).values(seq=link.seq, hash=digest))
+    return link.seq
 
 
 def _links(session: Session, batch: int = 5000) -> Iterator[Link]:

@@ -56,6 +56,14 @@ class _PartitionUse:
     releases: list[tuple[float, int, int]]
 
 
+def _hold_reason(candidates: tuple[Candidate, ...], never: bool) -> str:
+    if never:
+        return ("no partition can run this job: " + summarise(candidates))[:2000]
+    # Stable while nothing changes (no countdown), so a waiting job is not rewritten each pass.
+    full = ", ".join(f"{c.site}/{c.partition}" for c in candidates if c.feasible)
+    return f"waiting for capacity on {full}"[:2000]
+
+
 class Dispatcher:
     def __init__(
         self,
@@ -118,7 +126,7 @@ class Dispatcher:
         with self.db.read() as session:
             pending = list(
                 session.execute(
-                    select(Job.id, Job.spec)
+                    select(Job.id, Job.spec, Job.reason)
                     .where(Job.state == JobState.PENDING.value)
                     .order_by(Job.created_at, Job.id)
                     .limit(self.batch)
@@ -129,12 +137,16 @@ class Dispatcher:
             use = self._usage(session, now)
         loads = self._loads(use)
         launched = 0
-        for job_id, raw_spec in pending:
+        holds: list[tuple[str, str, tuple[Candidate, ...] | None]] = []
+        for job_id, raw_spec, current_reason in pending:
             spec = JobSpec.model_validate(raw_spec)
             placement = place(demand_of(spec), self.catalog, loads)
             chosen = placement.chosen
             if chosen is None or (chosen.start_in_s or 0) > 0:
-                self._hold(job_id, placement.candidates, chosen is None and not placement.feasible)
+                never = chosen is None and not placement.feasible
+                reason = _hold_reason(placement.candidates, never)
+                if never or reason != current_reason:
+                    holds.append((job_id, reason, placement.candidates if never else None))
                 continue
             key = (chosen.site, chosen.partition)
             part = self._partitions[key]
@@ -159,21 +171,23 @@ class Dispatcher:
             )
             if self._launch(job_id, spec):
                 launched += 1
+        if holds:
+            self._hold(holds)
         return launched
 
-    def _hold(self, job_id: str, candidates: tuple[Candidate, ...], never: bool) -> None:
-        reason = (
-            "no partition can run this job: " if never else "waiting for capacity: "
-        ) + summarise([c for c in candidates if c.feasible] or list(candidates))
+    def _hold(self, holds: list[tuple[str, str, tuple[Candidate, ...] | None]]) -> None:
+        """Jobs that cannot start now keep waiting with the reason; jobs no partition can
+        ever run fail with it. One transaction for the whole pass."""
         with self.db.write() as session:
-            job = session.get(Job, job_id)
-            if job is None or job.state != JobState.PENDING.value:
-                return
-            if never:
-                job.placement = {"chosen": None, "candidates": [c.as_dict() for c in candidates]}
-                transition(session, job, JobState.FAILED, reason[:2000])
-            elif job.reason != reason[:2000]:
-                job.reason = reason[:2000]
+            for job_id, reason, never in holds:
+                job = session.get(Job, job_id)
+                if job is None or job.state != JobState.PENDING.value:
+                    continue
+                if never is not None:
+                    job.placement = {"chosen": None, "candidates": [c.as_dict() for c in never]}
+                    transition(session, job, JobState.FAILED, reason)
+                else:
+                    job.reason = reason
 
     def _mark_placed(
         self,

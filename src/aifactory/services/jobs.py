@@ -7,8 +7,9 @@ import hashlib
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
+from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import func, insert, select
 from sqlalchemy.orm import Session
 
 from aifactory.core.audit_chain import canonical_json
@@ -97,14 +98,21 @@ class Submitted:
     created: bool  # False when an Idempotency-Key returned an earlier job
 
 
-def submit(
-    session: Session,
-    principal: Principal,
-    spec: JobSpec,
-    idempotency_key: str | None = None,
-) -> Submitted:
-    """Record a job the caller may submit. :func:`check_against_catalog` runs first, outside
-    the transaction (pure work need not hold the write lock)."""
+@dataclass(frozen=True)
+class Prepared:
+    """A submission checked against what the caller may do, ready to be recorded."""
+
+    project_id: str
+    org_id: str
+    digest: str
+
+
+def prepare_submission(
+    session: Session, principal: Principal, spec: JobSpec, idempotency_key: str | None
+) -> Submitted | Prepared:
+    """Everything a submission reads (idempotency, the project and the caller's right to
+    submit to it), done before the write transaction so that the write lock is held briefly.
+    A concurrent duplicate key is caught by the unique constraint at the write."""
     digest = spec_hash(spec)
     if idempotency_key:
         earlier = session.execute(
@@ -119,34 +127,51 @@ def submit(
                 )
             return Submitted(earlier, False)
     project = _submittable_project(session, principal, spec.project)
+    return Prepared(project.id, project.org_id, digest)
+
+
+def record_submission(
+    session: Session,
+    principal: Principal,
+    spec: JobSpec,
+    prepared: Prepared,
+    idempotency_key: str | None,
+) -> Job:
+    """Insert the job, its first state and its audit event (plain INSERTs: this runs under
+    the write lock)."""
     now = utcnow()
-    job = Job(
-        id=new_id("job"),
-        org_id=project.org_id,
-        project_id=project.id,
-        user_id=principal.user_id,
-        name=spec.name,
-        spec=spec.model_dump(mode="json"),
-        spec_hash=digest,
-        idempotency_key=idempotency_key,
-        state=JobState.PENDING.value,
-        reason="waiting for placement",
-        created_at=now,
-        updated_at=now,
-        cancel_requested=False,
+    job_id = new_id("job")
+    values: dict[str, Any] = {
+        "id": job_id,
+        "org_id": prepared.org_id,
+        "project_id": prepared.project_id,
+        "user_id": principal.user_id,
+        "name": spec.name,
+        "spec": spec.model_dump(mode="json"),
+        "spec_hash": prepared.digest,
+        "idempotency_key": idempotency_key,
+        "state": JobState.PENDING.value,
+        "reason": "waiting for placement",
+        "created_at": now,
+        "updated_at": now,
+        "cancel_requested": False,
+    }
+    session.execute(insert(Job).values(**values))
+    session.execute(
+        insert(JobEvent).values(
+            job_id=job_id, state=JobState.PENDING.value, at=now, reason="submitted"
+        )
     )
-    session.add(job)
-    session.add(JobEvent(job_id=job.id, state=JobState.PENDING.value, at=now, reason="submitted"))
     audit.append(
         session,
         actor=principal.user_id,
         action="job.submit",
         object_type="job",
-        object_id=job.id,
-        org_id=project.org_id,
-        data={"project_id": project.id, "name": spec.name, "spec_hash": digest},
+        object_id=job_id,
+        org_id=prepared.org_id,
+        data={"project_id": prepared.project_id, "name": spec.name, "spec_hash": prepared.digest},
     )
-    return Submitted(job, True)
+    return Job(**values)
 
 
 def _submittable_project(session: Session, principal: Principal, project_id: str) -> Project:

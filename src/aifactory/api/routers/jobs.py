@@ -47,18 +47,23 @@ def submit_job(
     idempotency_key: IdempotencyKey = None,
 ) -> JobPublic:
     jobs.check_against_catalog(spec, runtime.catalog)
+    with runtime.db.read() as session:
+        prepared = jobs.prepare_submission(session, caller, spec, idempotency_key)
+        if isinstance(prepared, jobs.Submitted):
+            response.status_code = status.HTTP_200_OK
+            return views.job(prepared.job)
     try:
         with runtime.db.write() as session:
-            result = jobs.submit(session, caller, spec, idempotency_key)
-            out = views.job(result.job)
+            job = jobs.record_submission(session, caller, spec, prepared, idempotency_key)
     except IntegrityError:
         # A concurrent request with the same key won the race: answer with its job.
-        with runtime.db.write() as session:
-            result = jobs.submit(session, caller, spec, idempotency_key)
-            out = views.job(result.job)
-    if not result.created:
+        with runtime.db.read() as session:
+            earlier = jobs.prepare_submission(session, caller, spec, idempotency_key)
+        if not isinstance(earlier, jobs.Submitted):
+            raise
         response.status_code = status.HTTP_200_OK
-    return out
+        return views.job(earlier.job)
+    return views.job(job)
 
 
 @router.get("", operation_id="list_jobs", response_model=Page[JobPublic])
