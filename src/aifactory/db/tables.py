@@ -4,7 +4,7 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any
+from typing import Any, cast
 
 from sqlalchemy import (
     JSON,
@@ -15,10 +15,16 @@ from sqlalchemy import (
     Index,
     Integer,
     String,
+    Table,
     Text,
     UniqueConstraint,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+
+def table(model: type[Base]) -> Table:
+    """The Core table of a model, for the hot paths that skip the ORM's unit of work."""
+    return cast(Table, model.__table__)
 
 
 class Base(DeclarativeBase):

@@ -6,11 +6,11 @@ from collections.abc import Iterator, Mapping
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import insert, select, update
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from aifactory.core.audit_chain import ChainReport, Link, link_hash, verify
-from aifactory.db.tables import AuditEvent, AuditHead
+from aifactory.db.tables import AuditEvent, AuditHead, table
 from aifactory.services.ids import as_utc, utcnow
 
 SYSTEM_ACTOR = "system"
@@ -48,22 +48,24 @@ def append(
         prev_hash=head_hash,
     )
     digest = link_hash(link)
-    # Plain statements (no unit of work): appends run under the write lock on every change.
+    # Core statements (no unit of work): appends run under the write lock on every change.
     session.execute(
-        insert(AuditEvent).values(
-            seq=link.seq,
-            at=at,
-            actor=actor,
-            action=action,
-            object_type=object_type,
-            object_id=object_id,
-            org_id=org_id,
-            data=dict(link.data),
-            prev_hash=link.prev_hash,
-            hash=digest,
-        )
+        table(AuditEvent).insert(),
+        {
+            "seq": link.seq,
+            "at": at,
+            "actor": actor,
+            "action": action,
+            "object_type": object_type,
+            "object_id": object_id,
+            "org_id": org_id,
+            "data": dict(link.data),
+            "prev_hash": link.prev_hash,
+            "hash": digest,
+        },
     )
-    session.execute(update(AuditHead).where(AuditHead.id == 1).values(seq=link.seq, hash=digest))
+    heads = table(AuditHead)
+    session.execute(heads.update().where(heads.c.id == 1), {"seq": link.seq, "hash": digest})
     return link.seq
 
 

@@ -9,11 +9,11 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import func, insert, select
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from aifactory.core.audit_chain import canonical_json
-from aifactory.db.tables import Job, JobEvent, Project
+from aifactory.db.tables import Job, JobEvent, Project, table
 from aifactory.domain.catalog import Catalog
 from aifactory.domain.jobs import JobState, check_transition
 from aifactory.domain.jobspec import JobSpec
@@ -156,11 +156,11 @@ def record_submission(
         "updated_at": now,
         "cancel_requested": False,
     }
-    session.execute(insert(Job).values(**values))
+    # Core table inserts: the ORM's insert paths cost about twice as much per row.
+    session.execute(table(Job).insert(), values)
     session.execute(
-        insert(JobEvent).values(
-            job_id=job_id, state=JobState.PENDING.value, at=now, reason="submitted"
-        )
+        table(JobEvent).insert(),
+        {"job_id": job_id, "state": JobState.PENDING.value, "at": now, "reason": "submitted"},
     )
     audit.append(
         session,
