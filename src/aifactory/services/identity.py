@@ -10,7 +10,7 @@ from datetime import datetime, timedelta
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
-from sqlalchemy import select
+from sqlalchemy import literal, select, union_all
 from sqlalchemy.orm import Session
 
 from aifactory.db.tables import ApiToken, Membership, ProjectMember, User
@@ -151,17 +151,19 @@ def list_tokens(session: Session, principal: Principal) -> list[ApiToken]:
 
 
 def principal_for_user(session: Session, user: User, token_id: str | None = None) -> Principal:
-    orgs = {
-        org_id: MembershipRole(role)
-        for org_id, role in session.execute(
-            select(Membership.org_id, Membership.role).where(Membership.user_id == user.id)
+    # One round trip for both kinds of membership: this runs on every request.
+    rows = session.execute(
+        union_all(
+            select(literal("org"), Membership.org_id, Membership.role).where(
+                Membership.user_id == user.id
+            ),
+            select(literal("project"), ProjectMember.project_id, literal("")).where(
+                ProjectMember.user_id == user.id
+            ),
         )
-    }
-    projects = frozenset(
-        session.execute(
-            select(ProjectMember.project_id).where(ProjectMember.user_id == user.id)
-        ).scalars()
-    )
+    ).all()
+    orgs = {ident: MembershipRole(role) for kind, ident, role in rows if kind == "org"}
+    projects = frozenset(ident for kind, ident, _ in rows if kind == "project")
     return Principal(
         user_id=user.id,
         email=user.email,
