@@ -27,6 +27,7 @@ from aifactory.domain.jobs import JobState
 from aifactory.domain.jobspec import JobSpec
 from aifactory.scheduling.placement import (
     Candidate,
+    Demand,
     Load,
     PartitionKey,
     Placement,
@@ -138,9 +139,15 @@ class Dispatcher:
         loads = self._loads(use)
         launched = 0
         holds: list[tuple[str, str, tuple[Candidate, ...] | None]] = []
+        # Placement is pure: jobs asking for the same thing get the same answer until a
+        # placement changes the loads (a queue of identical jobs costs one evaluation).
+        memo: dict[Demand, Placement] = {}
         for job_id, raw_spec, current_reason in pending:
             spec = JobSpec.model_validate(raw_spec)
-            placement = place(demand_of(spec), self.catalog, loads)
+            demand = demand_of(spec)
+            placement = memo.get(demand) or memo.setdefault(
+                demand, place(demand, self.catalog, loads)
+            )
             chosen = placement.chosen
             if chosen is None or (chosen.start_in_s or 0) > 0:
                 never = chosen is None and not placement.feasible
@@ -157,6 +164,7 @@ class Dispatcher:
                 job_id, placement, chosen.site, chosen.partition, part.executor, ids
             ):
                 continue
+            memo.clear()
             cpus = spec.resources.cpus * spec.resources.nodes
             u.used += need
             u.used_cpus += cpus
