@@ -10,9 +10,11 @@ from __future__ import annotations
 
 import os
 import shutil
+import time
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -21,6 +23,7 @@ from fastapi.testclient import TestClient
 
 from aifactory.api.app import create_app
 from aifactory.db.migrate import upgrade
+from aifactory.services import identity
 from aifactory.services.bootstrap import init_admin
 from aifactory.services.runtime import Runtime
 from aifactory.settings import Settings, load_settings
@@ -185,6 +188,42 @@ class Platform:
         actor = self.user(name)
         org = self.org(actor)
         return actor, org, self.project(actor, org["id"])
+
+
+PROBLEM_JSON = "application/problem+json"
+FINAL_STATES = ("completed", "failed", "cancelled", "timeout")
+
+
+def quick_user(platform: Platform, name: str, roles: tuple[str, ...] = ()) -> Actor:
+    """A user created through the API, with a token issued by the service: no password, so no
+    argon2 rounds (about 0.4 s per user here); log-in has its own tests."""
+    r = platform.admin.post(
+        "/users", {"email": f"{name}@example.eu", "name": name, "roles": list(roles)}
+    )
+    assert r.status_code == 201, r.text
+    user_id = r.json()["id"]
+    with platform.runtime.db.write() as session:
+        _tok, plain = identity.issue_token(
+            session, user_id=user_id, name="test", ttl=timedelta(hours=1), actor=user_id
+        )
+    return Actor(user_id, f"{name}@example.eu", plain, platform.client)
+
+
+def run_until_final(
+    platform: Platform, job_id: str, actor: Actor | None = None, timeout: float = 20.0
+) -> dict[str, Any]:
+    """Drive the dispatch and executor loops by hand until the job ends."""
+    actor = actor or platform.admin
+    deadline = time.monotonic() + timeout
+    job: dict[str, Any] = {}
+    while time.monotonic() < deadline:
+        platform.runtime.dispatcher.dispatch_once()
+        platform.runtime.dispatcher.poll_once()
+        job = dict(actor.get(f"/jobs/{job_id}").json())
+        if job["state"] in FINAL_STATES:
+            return job
+        time.sleep(0.05)
+    raise AssertionError(f"job {job_id} did not finish: {job}")
 
 
 def job_spec(project_id: str, run: str = "echo hello", **kw: Any) -> dict[str, Any]:

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from dataclasses import dataclass
-from datetime import timedelta
 from typing import Any
 
 import pytest
@@ -13,24 +12,10 @@ import pytest
 from aifactory.domain.identity import MembershipRole, OrgKind
 from aifactory.domain.jobs import JobState
 from aifactory.domain.walltime import WALLTIME_FORMS
-from aifactory.services import identity
-from tests.conftest import Actor, Platform, job_spec
+from tests.conftest import PROBLEM_JSON, Actor, Platform, job_spec, quick_user
 
 API = "/api/v1"
-PROBLEM_JSON = "application/problem+json"
 MIB = 1024 * 1024
-
-
-def quick_user(platform: Platform, name: str) -> Actor:
-    """A user created through the API, with a token from the service (no argon2 rounds)."""
-    r = platform.admin.post("/users", {"email": f"{name}@example.eu", "name": name})
-    assert r.status_code == 201, r.text
-    user_id = r.json()["id"]
-    with platform.runtime.db.write() as session:
-        _tok, plain = identity.issue_token(
-            session, user_id=user_id, name="test", ttl=timedelta(hours=1), actor=user_id
-        )
-    return Actor(user_id, f"{name}@example.eu", plain, platform.client)
 
 
 def assert_problem(r: Any, status: int, field: str | None = None) -> dict[str, Any]:

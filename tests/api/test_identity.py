@@ -8,10 +8,9 @@ from typing import Any
 
 from sqlalchemy import text
 
-from tests.conftest import Actor, Platform, job_spec
+from tests.conftest import PROBLEM_JSON, Actor, Platform, job_spec, run_until_final
 
 PASSWORD = "correct horse battery"
-PROBLEM_JSON = "application/problem+json"
 
 
 def _login(platform: Platform, email: str, password: str = PASSWORD) -> Any:
@@ -200,16 +199,6 @@ def test_passwords_are_stored_as_argon2_hashes(platform: Platform) -> None:
 
 
 # -- the audit trail -----------------------------------------------------------------------
-def _run_until_final(platform: Platform, actor: Actor, job_id: str) -> dict[str, Any]:
-    deadline = time.monotonic() + 10
-    while time.monotonic() < deadline:
-        platform.runtime.dispatcher.dispatch_once()
-        platform.runtime.dispatcher.poll_once()
-        job = actor.get(f"/jobs/{job_id}").json()
-        if job["state"] in ("completed", "failed", "cancelled", "timeout"):
-            return dict(job)
-        time.sleep(0.05)
-    raise AssertionError(f"job {job_id} did not finish")
 
 
 def test_every_security_relevant_action_is_audited_in_an_intact_chain(
@@ -226,7 +215,7 @@ def test_every_security_relevant_action_is_audited_in_an_intact_chain(
     assert r.status_code == 201, r.text
     assert alice.delete(f"/orgs/{org['id']}/members/{bob.user_id}").status_code == 204
     ran = alice.post("/jobs", job_spec(project["id"], "true", name="ran")).json()["id"]
-    assert _run_until_final(platform, alice, ran)["state"] == "completed"
+    assert run_until_final(platform, ran, alice)["state"] == "completed"
     dropped = alice.post("/jobs", job_spec(project["id"], "true", name="dropped")).json()["id"]
     assert alice.post(f"/jobs/{dropped}/cancel").status_code == 200
 

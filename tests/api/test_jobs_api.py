@@ -12,29 +12,14 @@ import time
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from datetime import timedelta
 from typing import Any
 
 import pytest
 
 from aifactory.executors.runner import is_alive, live_group_members
-from aifactory.services import identity
-from tests.conftest import Actor, Platform, job_spec
+from tests.conftest import PROBLEM_JSON, Actor, Platform, job_spec, quick_user
 
-PROBLEM_JSON = "application/problem+json"
 FINAL = ("completed", "failed", "cancelled", "timeout")
-
-
-def quick_user(platform: Platform, name: str) -> Actor:
-    """A user created through the API, with a token from the service (no argon2 rounds)."""
-    r = platform.admin.post("/users", {"email": f"{name}@example.eu", "name": name})
-    assert r.status_code == 201, r.text
-    user_id = r.json()["id"]
-    with platform.runtime.db.write() as session:
-        _tok, plain = identity.issue_token(
-            session, user_id=user_id, name="test", ttl=timedelta(hours=1), actor=user_id
-        )
-    return Actor(user_id, f"{name}@example.eu", plain, platform.client)
 
 
 @dataclass

@@ -2,21 +2,7 @@
 
 from __future__ import annotations
 
-import time
-
-from tests.conftest import Platform, job_spec
-
-
-def _run_until_final(platform: Platform, job_id: str, timeout: float = 20.0) -> dict:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        platform.runtime.dispatcher.dispatch_once()
-        platform.runtime.dispatcher.poll_once()
-        job = platform.admin.get(f"/jobs/{job_id}").json()
-        if job["state"] in ("completed", "failed", "cancelled", "timeout"):
-            return job
-        time.sleep(0.1)
-    raise AssertionError(f"job {job_id} did not finish: {job}")
+from tests.conftest import Platform, job_spec, run_until_final
 
 
 def test_hello_42_runs_on_the_local_site_and_explains_every_other_site(platform: Platform) -> None:
@@ -26,7 +12,7 @@ def test_hello_42_runs_on_the_local_site_and_explains_every_other_site(platform:
     job_id = r.json()["id"]
     assert r.json()["state"] == "pending"
 
-    job = _run_until_final(platform, job_id)
+    job = run_until_final(platform, job_id)
 
     assert job["state"] == "completed"
     assert job["exit_code"] == 0

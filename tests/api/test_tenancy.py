@@ -8,7 +8,6 @@ endpoint cannot slip past: it is either probed here or allow-listed with the rea
 
 from __future__ import annotations
 
-import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import timedelta
@@ -17,10 +16,9 @@ from typing import Any
 import pytest
 
 from aifactory.services import identity
-from tests.conftest import Actor, Platform, job_spec
+from tests.conftest import PROBLEM_JSON, Actor, Platform, job_spec, quick_user, run_until_final
 
 API = "/api/v1"
-PROBLEM_JSON = "application/problem+json"
 
 # Routes with a path parameter whose object belongs to no tenant (the rest are probed below).
 NOT_TENANT_SCOPED = {
@@ -62,21 +60,6 @@ CROSS_TENANT: dict[tuple[str, str], Probe] = {
 }
 
 ALICE_OUTPUT = "alice-confidential-output"
-
-
-def quick_user(platform: Platform, name: str, roles: tuple[str, ...] = ()) -> Actor:
-    """A user created through the API, with a token issued by the service: no password, so no
-    argon2 rounds (about 0.4 s per user here); log-in has its own tests."""
-    r = platform.admin.post(
-        "/users", {"email": f"{name}@example.eu", "name": name, "roles": list(roles)}
-    )
-    assert r.status_code == 201, r.text
-    user_id = r.json()["id"]
-    with platform.runtime.db.write() as session:
-        _tok, plain = identity.issue_token(
-            session, user_id=user_id, name="test", ttl=timedelta(hours=1), actor=user_id
-        )
-    return Actor(user_id, f"{name}@example.eu", plain, platform.client)
 
 
 @dataclass
@@ -121,18 +104,6 @@ class World:
         }
 
 
-def _run_until_final(platform: Platform, actor: Actor, job_id: str) -> dict[str, Any]:
-    deadline = time.monotonic() + 15
-    while time.monotonic() < deadline:
-        platform.runtime.dispatcher.dispatch_once()
-        platform.runtime.dispatcher.poll_once()
-        job = actor.get(f"/jobs/{job_id}").json()
-        if job["state"] in ("completed", "failed", "cancelled", "timeout"):
-            return dict(job)
-        time.sleep(0.05)
-    raise AssertionError(f"job {job_id} did not finish")
-
-
 @pytest.fixture
 def world(platform: Platform) -> World:
     alice = quick_user(platform, "alice")
@@ -143,7 +114,7 @@ def world(platform: Platform) -> World:
     )
     assert r.status_code == 201, r.text
     finished = r.json()["id"]
-    assert _run_until_final(platform, alice, finished)["state"] == "completed"
+    assert run_until_final(platform, finished, alice)["state"] == "completed"
     r = alice.post("/jobs", job_spec(project_a["id"], "true", name="alice-pending-job"))
     assert r.status_code == 201, r.text
     pending = r.json()["id"]
