@@ -17,9 +17,7 @@ from typing import Any
 import pytest
 
 from aifactory.executors.runner import is_alive, live_group_members
-from tests.conftest import PROBLEM_JSON, Actor, Platform, job_spec, quick_user
-
-FINAL = ("completed", "failed", "cancelled", "timeout")
+from tests.conftest import FINAL_STATES, PROBLEM_JSON, Actor, Platform, job_spec, quick_user
 
 
 @dataclass
@@ -52,7 +50,7 @@ class Tenant:
 
     def run_to_end(self, job_id: str, timeout: float = 10.0) -> dict[str, Any]:
         self.platform.runtime.dispatcher.dispatch_once()
-        self.until(lambda: self.job(job_id)["state"] in FINAL, timeout)
+        self.until(lambda: self.job(job_id)["state"] in FINAL_STATES, timeout)
         return self.job(job_id)
 
     def audit_actions(self) -> list[str]:
@@ -69,9 +67,9 @@ def tenant(platform: Platform) -> Iterator[Tenant]:
     # Leave no process behind: cancel whatever still runs and let the runners stop it.
     live = [j for j in t.user.get("/jobs", params={"limit": 500}).json()["items"]]
     for j in live:
-        if j["state"] not in FINAL:
+        if j["state"] not in FINAL_STATES:
             t.user.post(f"/jobs/{j['id']}/cancel")
-    t.until(lambda: all(t.job(j["id"])["state"] in FINAL for j in live))
+    t.until(lambda: all(t.job(j["id"])["state"] in FINAL_STATES for j in live))
 
 
 def _states(t: Tenant, *ids: str) -> list[str]:

@@ -16,16 +16,12 @@ from typing import Any
 
 import pytest
 from fastapi import FastAPI
-from fastapi.testclient import TestClient
 from typer.testing import CliRunner
 
-from aifactory.api.app import create_app
 from aifactory.cli import config, serve
 from aifactory.cli.main import app as cli_app
-from aifactory.db.engine import Database
 from aifactory.sdk import Client
-from aifactory.services import bootstrap
-from aifactory.settings import load_settings
+from tests.conftest import Databases, build_platform
 
 JOB_YAML = """\
 # a small job for this machine
@@ -94,22 +90,15 @@ def _env_clean(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Path:
 
 
 @pytest.fixture
-def cli(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Cli]:
+def cli(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, databases: Databases) -> Iterator[Cli]:
     home = _env_clean(monkeypatch, tmp_path)
-    settings = load_settings(data_dir=tmp_path / "data", run_loops=False, kill_grace_s=0.5)
-    bootstrap.prepare(settings)
-    db = Database(settings.effective_database_url, pool_size=1)
-    try:
-        result = bootstrap.init_admin(db, settings)
-    finally:
-        db.dispose()
-    assert result.token_file is not None
-    app = create_app(settings)
-    with TestClient(app) as http:
+    platform = build_platform(tmp_path, databases.sqlite(tmp_path / "data" / "aifactory.db"))
+    with platform.client as http:
         monkeypatch.setattr(
             config, "client_factory", lambda url, token: Client(url, token, http=http)
         )
-        yield Cli(app, result.token_file, home, tmp_path, CliRunner())
+        yield Cli(http.app, platform.settings.admin_token_file, home, tmp_path, CliRunner())
+    platform.runtime.close()
 
 
 def test_login_saves_credentials_readable_by_owner_only(cli: Cli) -> None:

@@ -15,11 +15,8 @@ import pytest
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
 
-from aifactory.api.app import create_app
-from aifactory.db.engine import Database
 from aifactory.sdk import ApiError, Client
-from aifactory.services import bootstrap
-from aifactory.settings import load_settings
+from tests.conftest import Databases, build_platform
 
 URL = "http://aif.test"
 
@@ -39,19 +36,12 @@ class Live:
 
 
 @pytest.fixture
-def live(tmp_path: Path) -> Iterator[Live]:
-    settings = load_settings(data_dir=tmp_path / "data", run_loops=False, kill_grace_s=0.5)
-    bootstrap.prepare(settings)
-    db = Database(settings.effective_database_url, pool_size=1)
-    try:
-        result = bootstrap.init_admin(db, settings)
-    finally:
-        db.dispose()
-    assert result.created and result.token_file is not None
-    token = result.token_file.read_text().strip()
-    app = create_app(settings)
-    with TestClient(app) as http:
-        yield Live(app, http, Client(URL, token, http=http), token)
+def live(tmp_path: Path, databases: Databases) -> Iterator[Live]:
+    platform = build_platform(tmp_path, databases.sqlite(tmp_path / "data" / "aifactory.db"))
+    token = platform.admin.token
+    with platform.client as http:
+        yield Live(http.app, http, Client(URL, token, http=http), token)
+    platform.runtime.close()
 
 
 def spec(project_id: str, **kw: Any) -> dict[str, Any]:

@@ -72,8 +72,8 @@ def check_against_catalog(spec: JobSpec, catalog: Catalog) -> None:
     candidates = static_candidates(demand_of(spec), catalog)
     if any(c.feasible for c in candidates):
         return
-    biggest = max((p for _, p in catalog.partitions()), key=lambda p: p.total_accelerators)
-    per_node = max(p.accelerators_per_node for _, p in catalog.partitions())
+    _, biggest = catalog.largest_partition()
+    per_node = catalog.max_accelerators_per_node()
     if r.accelerators_per_node > per_node or r.total_accelerators > biggest.total_accelerators:
         raise Invalid.one(
             "resources",

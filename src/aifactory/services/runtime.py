@@ -94,9 +94,6 @@ class Runtime:
             loop.thread = threading.Thread(target=loop.run, name=f"aif-{loop.name}", daemon=True)
             loop.thread.start()
 
-    def leads(self, name: str) -> bool:
-        return any(loop.leading for loop in self.loops if loop.name == name)
-
     def close(self) -> None:
         for loop in self.loops:
             loop.stop.set()

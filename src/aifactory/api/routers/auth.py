@@ -17,15 +17,15 @@ from aifactory.api.schemas import (
     UserCreate,
     UserPublic,
 )
-from aifactory.db.tables import User
+from aifactory.db.tables import ApiToken, User
 from aifactory.services import identity
-from aifactory.services.errors import Forbidden, NotFound, Unauthenticated
+from aifactory.services.errors import Forbidden, Unauthenticated
 
 router = APIRouter(tags=["identity"])
 
 
-def _created(tok: object, plain: str) -> TokenCreated:
-    return TokenCreated(**views.token(tok).model_dump(), token=plain)  # type: ignore[arg-type]
+def _created(tok: ApiToken, plain: str) -> TokenCreated:
+    return TokenCreated(**views.token(tok).model_dump(), token=plain)
 
 
 @router.post(
@@ -107,7 +107,4 @@ def list_tokens(runtime: Rt, caller: Caller) -> list[TokenPublic]:
 @router.delete("/tokens/{token_id}", operation_id="revoke_token", response_model=TokenPublic)
 def revoke_token(token_id: str, runtime: Rt, caller: Caller) -> TokenPublic:
     with runtime.db.write() as session:
-        tok = identity.revoke_token(session, caller, token_id)
-        if tok is None:
-            raise NotFound("token", token_id)
-        return views.token(tok)
+        return views.token(identity.revoke_token(session, caller, token_id))
