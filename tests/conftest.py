@@ -24,9 +24,11 @@ from fastapi.testclient import TestClient
 from aifactory.api.app import create_app
 from aifactory.db.migrate import upgrade
 from aifactory.services import identity
-from aifactory.services.bootstrap import init_admin
+from aifactory.services.bootstrap import init_admin, open_default_calls
 from aifactory.services.runtime import Runtime
 from aifactory.settings import Settings, load_settings
+
+pytest_plugins = ["tests.mailbox"]
 
 PG_ADMIN_URL = os.environ.get(
     "AIF_TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/postgres"
@@ -178,10 +180,37 @@ class Platform:
         assert r.status_code == 201, r.text
         return dict(r.json())
 
-    def project(self, owner: Actor, org_id: str, name: str = "proj") -> dict[str, Any]:
+    def project(
+        self, owner: Actor, org_id: str, name: str = "proj", *, gpu_hours: int | None = 10_000
+    ) -> dict[str, Any]:
+        """A project; with ``gpu_hours``, an operator's grant on every partition, so that tests
+        about jobs need not apply to a call first (those about calls pass ``None``)."""
         r = owner.post("/projects", {"org_id": org_id, "name": name})
         assert r.status_code == 201, r.text
-        return dict(r.json())
+        project = dict(r.json())
+        if gpu_hours:
+            self.grant(project["id"], gpu_hours)
+        return project
+
+    def grant(
+        self, project_id: str, gpu_hours: int, partitions: tuple[str, ...] | None = None
+    ) -> list[dict[str, Any]]:
+        refs = partitions or tuple(f"{s.id}/{p.id}" for s, p in self.runtime.catalog.partitions())
+        out = []
+        for ref in refs:
+            r = self.admin.post(
+                "/allocations",
+                {
+                    "project_id": project_id,
+                    "partition": ref,
+                    "gpu_hours": gpu_hours,
+                    "ends_at": "2099-01-01T00:00:00Z",
+                    "reason": "test grant",
+                },
+            )
+            assert r.status_code == 201, r.text
+            out.append(dict(r.json()))
+        return out
 
     def tenant(self, name: str | None = None) -> tuple[Actor, dict[str, Any], dict[str, Any]]:
         """A user who owns an organisation with one project."""
@@ -243,6 +272,7 @@ def build_platform(tmp_path: Path, db_url: str, **overrides: Any) -> Platform:
     settings.jobs_dir.mkdir(parents=True, exist_ok=True)
     runtime = Runtime(settings)
     init_admin(runtime.db, settings)
+    open_default_calls(runtime.db, settings, runtime.catalog)
     token = settings.admin_token_file.read_text().strip()
     client = TestClient(create_app(settings, runtime), raise_server_exceptions=False)
     me = client.get("/api/v1/users/me", headers={"Authorization": f"Bearer {token}"}).json()

@@ -45,6 +45,18 @@ class Settings(BaseSettings):
     max_body_bytes: int = Field(default=1024 * 1024, ge=1024)
     run_loops: bool = Field(default=True, description="Run dispatch and executor loops.")
     db_pool_size: int = Field(default=20, ge=1)
+    default_calls: bool = Field(
+        default=True, description="On first start, open one call of each mode on this machine."
+    )
+    deadline_interval_s: float = Field(
+        default=60.0, gt=0, description="How often the deadlines loop runs."
+    )
+    smtp_host: str = Field(default="", description="Empty: mail stays in the outbox.")
+    smtp_port: int = Field(default=25, ge=1, le=65535)
+    smtp_sender: str = Field(default="aifactory@localhost", description="From address.")
+    smtp_username: str = ""
+    smtp_password: SecretStr = SecretStr("")
+    smtp_starttls: bool = False
 
     @model_validator(mode="after")
     def _refuse_default_secrets(self) -> Settings:

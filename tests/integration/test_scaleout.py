@@ -114,6 +114,9 @@ def test_two_servers_share_one_database_and_never_dispatch_a_job_twice(
     project = httpx.post(
         f"{b.url}/api/v1/projects", headers=h, json={"org_id": org["id"], "name": "p"}
     ).json()
+    grant = {"project_id": project["id"], "partition": "local/local", "gpu_hours": 10,
+             "ends_at": "2099-01-01T00:00:00Z", "reason": "scale-out test"}  # fmt: skip
+    assert httpx.post(f"{a.url}/api/v1/allocations", headers=h, json=grant).status_code == 201
 
     def submit(server: Server, i: int) -> str:
         r = httpx.post(f"{server.url}/api/v1/jobs", headers=h, json={

@@ -11,7 +11,19 @@ from fastapi.routing import APIRoute
 
 from aifactory import __version__
 from aifactory.api import problems
-from aifactory.api.routers import audit, auth, health, jobs, orgs, projects, sites
+from aifactory.api.routers import (
+    allocations,
+    audit,
+    auth,
+    calls,
+    health,
+    jobs,
+    orgs,
+    projects,
+    proposals,
+    reviews,
+    sites,
+)
 from aifactory.domain.catalog import Catalog
 from aifactory.services.runtime import Runtime
 from aifactory.settings import Settings
@@ -57,7 +69,19 @@ def create_app(settings: Settings, runtime: Runtime | None = None) -> FastAPI:
     app.state.runtime = rt
     app.state.settings = settings
     problems.install(app)
-    for module in (health, sites, auth, orgs, projects, jobs, audit):
+    for module in (
+        health,
+        sites,
+        auth,
+        orgs,
+        projects,
+        jobs,
+        calls,
+        proposals,
+        reviews,
+        allocations,
+        audit,
+    ):
         app.include_router(module.router, prefix=API_PREFIX)
     app.add_middleware(problems.BodyLimit, max_bytes=settings.max_body_bytes)
     problems.document_problems(app, lambda spec: _document_catalog(spec, rt.catalog))
@@ -71,3 +95,7 @@ def _document_catalog(spec: dict[str, Any], catalog: Catalog) -> None:
     accelerator["enum"] = ["any", *catalog.accelerator_models()]
     sites = schemas["Constraints"]["properties"]["sites"]["items"]
     sites["enum"] = [s.id for s in catalog.sites]
+    refs = [f"{s.id}/{p.id}" for s, p in catalog.partitions()]
+    schemas["CallSpec"]["properties"]["partitions"]["items"]["enum"] = refs
+    schemas["ResourceRequest"]["properties"]["partition"]["enum"] = refs
+    schemas["AllocationCreate"]["properties"]["partition"]["enum"] = refs

@@ -88,6 +88,8 @@ def install(app: FastAPI) -> None:
                 entry: dict[str, Any] = {"field": p.field, "message": p.message}
                 if p.allowed:
                     entry["allowed"] = list(p.allowed)
+                if p.rule:
+                    entry["rule"] = p.rule
                 errors.append(entry)
         headers = {"WWW-Authenticate": "Bearer"} if exc.status == 401 else {}
         return problem(exc.status, exc.title, exc.detail, errors, **headers)
@@ -202,6 +204,10 @@ def document_problems(app: FastAPI, *extras: Callable[[dict[str, Any]], None]) -
                             "field": {"type": "string"},
                             "message": {"type": "string"},
                             "allowed": {"type": "array", "items": {"type": "string"}},
+                            "rule": {
+                                "type": "string",
+                                "description": "The call rule the input breaks.",
+                            },
                         },
                     },
                 },

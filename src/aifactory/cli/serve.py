@@ -63,6 +63,9 @@ def serve(
         o.fail(f"catalog: {exc}", 2)
     try:
         report_admin(bootstrap.init_admin(runtime.db, settings))
+        opened = bootstrap.open_default_calls(runtime.db, settings, runtime.catalog)
+        if opened:
+            o.out(f"Opened {opened} access calls on this machine: aif calls")
         if workers == 1:
             uvicorn.run(create_app(settings, runtime), host=settings.host, port=settings.port)
             return

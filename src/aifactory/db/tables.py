@@ -3,14 +3,16 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import date, datetime
 from typing import Any, cast
 
 from sqlalchemy import (
     JSON,
     BigInteger,
     Boolean,
+    Date,
     DateTime,
+    Float,
     ForeignKey,
     Index,
     Integer,
@@ -131,6 +133,9 @@ class Job(Base):
     started_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     ended_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     cancel_requested: Mapped[bool] = mapped_column(Boolean, default=False)
+    # The allocation the job draws on and the GPU-seconds reserved there when it was placed.
+    allocation_id: Mapped[str | None] = mapped_column(String(32), index=True)
+    reserved_gpu_seconds: Mapped[int | None] = mapped_column(BigInteger)
 
 
 class JobEvent(Base):
@@ -169,3 +174,155 @@ class AuditHead(Base):
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     seq: Mapped[int] = mapped_column(BigInteger)
     hash: Mapped[str] = mapped_column(String(64))
+
+
+# -- access calls and allocations ------------------------------------------------------------
+class Call(Base):
+    __tablename__ = "calls"
+    id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    code: Mapped[str] = mapped_column(String(16), unique=True)
+    title: Mapped[str] = mapped_column(String(200))
+    mode: Mapped[str] = mapped_column(String(20), index=True)
+    partitions: Mapped[list[Any]] = mapped_column(JSON)
+    opens_on: Mapped[date] = mapped_column(Date)
+    closes_on: Mapped[date | None] = mapped_column(Date)
+    cutoffs: Mapped[list[Any]] = mapped_column(JSON)
+    rules: Mapped[dict[str, Any]] = mapped_column(JSON)
+    closed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    proposal_count: Mapped[int] = mapped_column(Integer, default=0)
+    created_by: Mapped[str] = mapped_column(String(32))
+    created_at: Mapped[datetime] = _ts()
+
+
+class Proposal(Base):
+    __tablename__ = "proposals"
+    __table_args__ = (Index("ix_proposals_state_due", "state", "decision_due_on"),)
+    id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    reference: Mapped[str | None] = mapped_column(String(40), unique=True)
+    call_id: Mapped[str] = mapped_column(ForeignKey("calls.id"), index=True)
+    org_id: Mapped[str] = mapped_column(ForeignKey("organisations.id"), index=True)
+    project_id: Mapped[str] = mapped_column(ForeignKey("projects.id"))
+    user_id: Mapped[str] = mapped_column(ForeignKey("users.id"))
+    title: Mapped[str] = mapped_column(String(200))
+    form: Mapped[dict[str, Any]] = mapped_column(JSON)
+    gpu_hours: Mapped[int] = mapped_column(BigInteger)
+    state: Mapped[str] = mapped_column(String(20))
+    reason: Mapped[str] = mapped_column(Text, default="")
+    submitted_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    cutoff_on: Mapped[date | None] = mapped_column(Date)
+    decision_due_on: Mapped[date | None] = mapped_column(Date)
+    decided_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    decided_by: Mapped[str | None] = mapped_column(String(32))
+    created_at: Mapped[datetime] = _ts()
+    updated_at: Mapped[datetime] = _ts()
+
+
+class ProposalEvent(Base):
+    """The state history of a proposal: one row per transition."""
+
+    __tablename__ = "proposal_events"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    proposal_id: Mapped[str] = mapped_column(
+        ForeignKey("proposals.id", ondelete="CASCADE"), index=True
+    )
+    state: Mapped[str] = mapped_column(String(20))
+    at: Mapped[datetime] = _ts()
+    actor: Mapped[str] = mapped_column(String(32))
+    reason: Mapped[str] = mapped_column(Text, default="")
+
+
+class Review(Base):
+    __tablename__ = "reviews"
+    __table_args__ = (
+        UniqueConstraint("proposal_id", "reviewer_id", "kind", name="uq_reviews_once"),
+    )
+    id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    proposal_id: Mapped[str] = mapped_column(ForeignKey("proposals.id"), index=True)
+    reviewer_id: Mapped[str] = mapped_column(ForeignKey("users.id"), index=True)
+    kind: Mapped[str] = mapped_column(String(20))
+    state: Mapped[str] = mapped_column(String(20))
+    score: Mapped[int | None] = mapped_column(Integer)
+    passed: Mapped[bool | None] = mapped_column(Boolean)
+    comments: Mapped[str] = mapped_column(Text, default="")
+    assigned_by: Mapped[str] = mapped_column(String(32))
+    created_at: Mapped[datetime] = _ts()
+    submitted_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+
+
+class ReviewerConflict(Base):
+    """A conflict of interest a reviewer declared (co-authors, competitors, ...), by the
+    organisation's name: reviewers cannot list organisations."""
+
+    __tablename__ = "reviewer_conflicts"
+    __table_args__ = (
+        UniqueConstraint("reviewer_id", "organisation", name="uq_reviewer_conflicts"),
+    )
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    reviewer_id: Mapped[str] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"))
+    organisation: Mapped[str] = mapped_column(String(200))
+    reason: Mapped[str] = mapped_column(Text)
+    declared_at: Mapped[datetime] = _ts()
+
+
+class Allocation(Base):
+    __tablename__ = "allocations"
+    __table_args__ = (Index("ix_allocations_project_partition", "project_id", "partition_id"),)
+    id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    proposal_id: Mapped[str | None] = mapped_column(ForeignKey("proposals.id"), index=True)
+    org_id: Mapped[str] = mapped_column(ForeignKey("organisations.id"), index=True)
+    project_id: Mapped[str] = mapped_column(ForeignKey("projects.id"))
+    site_id: Mapped[str] = mapped_column(String(64))
+    partition_id: Mapped[str] = mapped_column(String(64))
+    mode: Mapped[str | None] = mapped_column(String(20))
+    granted_gpu_seconds: Mapped[int] = mapped_column(BigInteger)
+    starts_at: Mapped[datetime] = _ts()
+    ends_at: Mapped[datetime] = _ts()
+    inference_share_max: Mapped[float | None] = mapped_column(Float)
+    report_due_on: Mapped[date] = mapped_column(Date)
+    report: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+    report_filed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    report_waived_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    report_waiver_reason: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[datetime] = _ts()
+
+
+class LedgerEntry(Base):
+    """One movement of an allocation's GPU-seconds; the balance is the sum of ``gpu_seconds``.
+    Append-only."""
+
+    __tablename__ = "allocation_ledger"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    allocation_id: Mapped[str] = mapped_column(ForeignKey("allocations.id"), index=True)
+    at: Mapped[datetime] = _ts()
+    kind: Mapped[str] = mapped_column(String(20))
+    gpu_seconds: Mapped[int] = mapped_column(BigInteger)
+    job_id: Mapped[str | None] = mapped_column(String(32), index=True)
+    used_gpu_seconds: Mapped[int | None] = mapped_column(BigInteger)
+    work: Mapped[str | None] = mapped_column(String(20))
+    actor: Mapped[str] = mapped_column(String(32))
+    reason: Mapped[str] = mapped_column(Text, default="")
+
+
+class Notice(Base):
+    """A notice the deadline loop has acted on, once: (kind, object)."""
+
+    __tablename__ = "notices"
+    kind: Mapped[str] = mapped_column(String(40), primary_key=True)
+    object_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    at: Mapped[datetime] = _ts()
+
+
+class OutboxMail(Base):
+    """Mail written in the same transaction as the change it tells of; the mail loop sends it."""
+
+    __tablename__ = "outbox_mail"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    recipients: Mapped[list[Any]] = mapped_column(JSON)
+    subject: Mapped[str] = mapped_column(String(300))
+    body: Mapped[str] = mapped_column(Text)
+    topic: Mapped[str] = mapped_column(String(40))
+    created_at: Mapped[datetime] = _ts()
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    next_attempt_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), index=True)
+    sent_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    last_error: Mapped[str | None] = mapped_column(Text)

@@ -11,6 +11,7 @@ from typing import Annotated, Any
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, StrictBool, field_validator
 
+from aifactory.domain.access import WorkType
 from aifactory.domain.jobs import JobStack, Objective
 from aifactory.domain.names import document_name, document_non_blank, name_problem
 from aifactory.domain.walltime import WALLTIME_FORMS, WALLTIME_PATTERN, parse_walltime
@@ -119,6 +120,10 @@ class JobSpec(BaseModel):
     software_stack: JobStack = JobStack.CUDA
     constraints: Constraints = Field(default_factory=Constraints)
     objective: Objective = Objective.FASTEST
+    work: WorkType = Field(
+        default=WorkType.TRAINING,
+        description="The AI work the job does; inference counts against a call's share limit.",
+    )
     simulate: StrictBool = Field(
         default=False, description="May run on a digital twin (simulated; runs no code)."
     )

@@ -52,6 +52,22 @@ class Load:
 
 
 @dataclass(frozen=True)
+class Budget:
+    """A project's allocations on one partition that a job may draw on now, soonest-ending
+    first, as (allocation id, GPU-seconds left); empty with ``problem`` saying why."""
+
+    usable: tuple[tuple[str, int], ...]
+    problem: str = ""
+
+    def pick(self, need: int) -> str | None:
+        """The first allocation with room for ``need`` GPU-seconds (and any room at all)."""
+        for alloc_id, left in self.usable:
+            if left >= need and left > 0:
+                return alloc_id
+        return None
+
+
+@dataclass(frozen=True)
 class Candidate:
     site: str
     partition: str
@@ -60,6 +76,9 @@ class Candidate:
     reason: str
     start_in_s: float | None = None
     runtime_s: float | None = None
+    allocation_id: str | None = None
+    # Infeasible only for now (an allocation may be granted or hours returned): keep waiting.
+    retry: bool = False
 
     def as_dict(self) -> dict[str, object]:
         return {
@@ -70,6 +89,7 @@ class Candidate:
             "reason": self.reason,
             "start_in_s": self.start_in_s,
             "runtime_s": self.runtime_s,
+            "allocation_id": self.allocation_id,
         }
 
 
@@ -81,6 +101,11 @@ class Placement:
     @property
     def feasible(self) -> tuple[Candidate, ...]:
         return tuple(c for c in self.candidates if c.feasible)
+
+    @property
+    def never(self) -> bool:
+        """No partition can run the job, now or after any allocation or release."""
+        return self.chosen is None and not any(c.feasible or c.retry for c in self.candidates)
 
 
 def _stack_ok(stack: JobStack, partition: Partition) -> bool:
@@ -152,8 +177,33 @@ def _start_in(need: int, need_cpus: int, load: Load) -> float | None:
     return None
 
 
-def place(demand: Demand, catalog: Catalog, loads: Mapping[PartitionKey, Load]) -> Placement:
+def _budget_problem(demand: Demand, budget: Budget | None) -> tuple[str | None, str]:
+    """(allocation to draw on, "") or (None, why not)."""
+    if budget is None:
+        return None, "the project has no allocation here; apply to an access call (aif calls)"
+    need = demand.accelerators * demand.walltime_s
+    chosen = budget.pick(need)
+    if chosen is not None:
+        return chosen, ""
+    if not budget.usable:
+        return None, budget.problem
+    best = max(left for _, left in budget.usable)
+    return None, (
+        f"allocation has {best / 3600:g} GPU-hours left; the job needs {need / 3600:g} "
+        f"({demand.accelerators} GPUs x {demand.walltime_s} s)"
+    )
+
+
+def place(
+    demand: Demand,
+    catalog: Catalog,
+    loads: Mapping[PartitionKey, Load],
+    budgets: Mapping[PartitionKey, Budget] | None = None,
+) -> Placement:
     """Filter every partition, estimate the start on the feasible ones, pick the earliest.
+
+    With ``budgets`` (the job's project's allocations), a partition also needs an active
+    allocation with room for walltime x GPUs; without, allocations are not considered.
 
     Ties go to the faster accelerator (``fastest``) or the lower carbon per accelerator-hour
     (``greenest``), then to executors that run code, then to the id (deterministic).
@@ -166,6 +216,14 @@ def place(demand: Demand, catalog: Catalog, loads: Mapping[PartitionKey, Load]) 
         if not static.feasible:
             candidates.append(static)
             continue
+        allocation_id = None
+        if budgets is not None:
+            allocation_id, problem = _budget_problem(demand, budgets.get((site.id, part.id)))
+            if allocation_id is None:
+                candidates.append(
+                    Candidate(site.id, part.id, part.executor, False, problem, retry=True)
+                )
+                continue
         load = loads.get((site.id, part.id), Load(free_accelerators=part.total_accelerators))
         if not load.healthy:
             candidates.append(
@@ -190,6 +248,7 @@ def place(demand: Demand, catalog: Catalog, loads: Mapping[PartitionKey, Load]) 
             "can start now" if start == 0 else f"earliest start in {start:.0f} s",
             start_in_s=start,
             runtime_s=float(demand.walltime_s),
+            allocation_id=allocation_id,
         )
         candidates.append(candidate)
         tie = (
@@ -215,6 +274,7 @@ def place(demand: Demand, catalog: Catalog, loads: Mapping[PartitionKey, Load]) 
                     f"chosen: {c.reason}",
                     c.start_in_s,
                     c.runtime_s,
+                    c.allocation_id,
                 )
             )
         elif c.feasible:
@@ -228,6 +288,7 @@ def place(demand: Demand, catalog: Catalog, loads: Mapping[PartitionKey, Load]) 
                     f"{best.site}/{best.partition} starts earlier or ranks first",
                     c.start_in_s,
                     c.runtime_s,
+                    c.allocation_id,
                 )
             )
         else:

@@ -12,8 +12,11 @@ from sqlalchemy import select
 from aifactory.db.engine import Database
 from aifactory.db.migrate import upgrade
 from aifactory.db.tables import User
+from aifactory.domain.catalog import Catalog
 from aifactory.domain.identity import PlatformRole
-from aifactory.services import identity
+from aifactory.services import audit, calls, identity
+from aifactory.services.identity import Principal
+from aifactory.services.ids import utcnow
 from aifactory.settings import Settings
 
 
@@ -58,6 +61,18 @@ def init_admin(
         path = settings.admin_token_file.resolve()
         write_secret_file(path, plain + "\n")
     return AdminInit(True, email, path)
+
+
+def open_default_calls(db: Database, settings: Settings, catalog: Catalog) -> int:
+    """The embedded default: one call of each access mode on this machine's partition, opened
+    once, so that a new user can apply at once (``default_calls`` setting)."""
+    if not settings.default_calls:
+        return 0
+    system = Principal(
+        user_id=audit.SYSTEM_ACTOR, email="system", roles=frozenset({PlatformRole.ADMIN})
+    )
+    with db.write() as session:
+        return len(calls.open_default_calls(session, system, catalog, utcnow()))
 
 
 def prepare(settings: Settings) -> None:

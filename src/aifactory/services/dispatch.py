@@ -26,6 +26,7 @@ from aifactory.domain.execution import (
 from aifactory.domain.jobs import JobState
 from aifactory.domain.jobspec import JobSpec
 from aifactory.scheduling.placement import (
+    Budget,
     Candidate,
     Demand,
     Load,
@@ -34,7 +35,7 @@ from aifactory.scheduling.placement import (
     place,
     summarise,
 )
-from aifactory.services import audit
+from aifactory.services import allocations, audit
 from aifactory.services.ids import as_utc, utcnow
 from aifactory.services.jobs import demand_of, job_workdir, transition
 
@@ -62,7 +63,32 @@ def _hold_reason(candidates: tuple[Candidate, ...], never: bool) -> str:
         return ("no partition can run this job: " + summarise(candidates))[:2000]
     # Stable while nothing changes (no countdown), so a waiting job is not rewritten each pass.
     full = ", ".join(f"{c.site}/{c.partition}" for c in candidates if c.feasible)
-    return f"waiting for capacity on {full}"[:2000]
+    if full:
+        return f"waiting for capacity on {full}"[:2000]
+    blocked = summarise([c for c in candidates if c.retry])
+    return f"waiting for an allocation with hours left: {blocked}"[:2000]
+
+
+_GONE = "no longer pending"
+
+
+def _spend(
+    budgets: dict[PartitionKey, Budget],
+    key: PartitionKey,
+    allocation_id: str,
+    gpu_seconds: int,
+    refused: str | None,
+) -> None:
+    """Keep this pass's view of the project's allocations in step with what was reserved (a
+    refused reservation means the allocation has no room left)."""
+    budget = budgets.get(key)
+    if budget is None:
+        return
+    usable = tuple(
+        (a, 0 if refused else left - gpu_seconds) if a == allocation_id else (a, left)
+        for a, left in budget.usable
+    )
+    budgets[key] = replace(budget, usable=usable)
 
 
 class Dispatcher:
@@ -127,7 +153,7 @@ class Dispatcher:
         with self.db.read() as session:
             pending = list(
                 session.execute(
-                    select(Job.id, Job.spec, Job.reason)
+                    select(Job.id, Job.project_id, Job.spec, Job.reason)
                     .where(Job.state == JobState.PENDING.value)
                     .order_by(Job.created_at, Job.id)
                     .limit(self.batch)
@@ -136,21 +162,23 @@ class Dispatcher:
             if not pending:
                 return 0
             use = self._usage(session, now)
+            budgets = allocations.budgets(session, (p for _, p, _, _ in pending), now)
         loads = self._loads(use)
         launched = 0
         holds: list[tuple[str, str, tuple[Candidate, ...] | None]] = []
         # Placement is pure: jobs asking for the same thing get the same answer until a
         # placement changes the loads (a queue of identical jobs costs one evaluation).
-        memo: dict[Demand, Placement] = {}
-        for job_id, raw_spec, current_reason in pending:
+        memo: dict[tuple[str, Demand], Placement] = {}
+        for job_id, project_id, raw_spec, current_reason in pending:
             spec = JobSpec.model_validate(raw_spec)
             demand = demand_of(spec)
-            placement = memo.get(demand) or memo.setdefault(
-                demand, place(demand, self.catalog, loads)
+            budget = budgets.setdefault(project_id, {})
+            placement = memo.get((project_id, demand)) or memo.setdefault(
+                (project_id, demand), place(demand, self.catalog, loads, budget)
             )
             chosen = placement.chosen
             if chosen is None or (chosen.start_in_s or 0) > 0:
-                never = chosen is None and not placement.feasible
+                never = placement.never
                 reason = _hold_reason(placement.candidates, never)
                 if never or reason != current_reason:
                     holds.append((job_id, reason, placement.candidates if never else None))
@@ -160,11 +188,17 @@ class Dispatcher:
             need = spec.resources.total_accelerators
             u = use[key]
             ids = [i for i in range(part.total_accelerators) if i not in u.used_ids][:need]
-            if not self._mark_placed(
-                job_id, placement, chosen.site, chosen.partition, part.executor, ids
-            ):
-                continue
+            assert chosen.allocation_id is not None
+            gpu_seconds = need * spec.resources.walltime_s
+            refused = self._mark_placed(
+                job_id, placement, chosen, part.executor, ids, gpu_seconds, now
+            )
             memo.clear()
+            if refused is _GONE:
+                continue
+            _spend(budget, key, chosen.allocation_id, gpu_seconds, refused)
+            if refused is not None:
+                continue
             cpus = spec.resources.cpus * spec.resources.nodes
             u.used += need
             u.used_cpus += cpus
@@ -201,15 +235,26 @@ class Dispatcher:
         self,
         job_id: str,
         placement: Placement,
-        site_id: str,
-        part_id: str,
+        chosen: Candidate,
         executor: ExecutorKind,
         ids: list[int],
-    ) -> bool:
+        gpu_seconds: int,
+        now: datetime,
+    ) -> str | None:
+        """Place the job and reserve its GPU-hours in one transaction; None when placed,
+        else why not (the reservation is refused when the hours are gone meanwhile)."""
+        site_id, part_id = chosen.site, chosen.partition
+        assert chosen.allocation_id is not None
         with self.db.write() as session:
             job = session.get(Job, job_id)
             if job is None or job.state != JobState.PENDING.value:
-                return False  # cancelled meanwhile
+                return _GONE  # cancelled meanwhile
+            refused = allocations.reserve(session, chosen.allocation_id, job_id, gpu_seconds, now)
+            if refused is not None:
+                job.reason = f"waiting for an allocation with hours left: {refused}"[:2000]
+                return refused
+            job.allocation_id = chosen.allocation_id
+            job.reserved_gpu_seconds = gpu_seconds
             job.site_id = site_id
             job.partition_id = part_id
             job.executor = executor.value
@@ -227,9 +272,14 @@ class Dispatcher:
                 object_type="job",
                 object_id=job.id,
                 org_id=job.org_id,
-                data={"site": site_id, "partition": part_id},
+                data={
+                    "site": site_id,
+                    "partition": part_id,
+                    "allocation_id": chosen.allocation_id,
+                    "reserved_gpu_seconds": gpu_seconds,
+                },
             )
-        return True
+        return None
 
     def _launch(self, job_id: str, spec: JobSpec, *, adopt: bool = False) -> bool:
         with self.db.read() as session:

@@ -21,6 +21,7 @@ class FieldProblem:
     field: str
     message: str
     allowed: Sequence[str] = dataclass_field(default_factory=tuple)
+    rule: str = ""  # the access-call rule broken, e.g. "max_gpu_hours"
 
 
 class Invalid(ServiceError):
@@ -28,12 +29,19 @@ class Invalid(ServiceError):
     title = "Invalid input"
 
     def __init__(self, problems: Sequence[FieldProblem]) -> None:
-        super().__init__("; ".join(f"{p.field}: {p.message}" for p in problems))
+        super().__init__(
+            "; ".join(
+                f"{p.field}: {p.message}" + (f" (rule {p.rule})" if p.rule else "")
+                for p in problems
+            )
+        )
         self.problems = list(problems)
 
     @classmethod
-    def one(cls, field_name: str, message: str, allowed: Sequence[str] = ()) -> Invalid:
-        return cls([FieldProblem(field_name, message, tuple(allowed))])
+    def one(
+        cls, field_name: str, message: str, allowed: Sequence[str] = (), rule: str = ""
+    ) -> Invalid:
+        return cls([FieldProblem(field_name, message, tuple(allowed), rule)])
 
 
 class NotFound(ServiceError):

@@ -42,6 +42,15 @@ class Principal:
         # Admins and operators run the federation; everyone else sees their organisations only.
         return bool(self.roles & {PlatformRole.ADMIN, PlatformRole.OPERATOR})
 
+    @property
+    def is_operator(self) -> bool:
+        """Runs calls and allocations: operators and admins."""
+        return bool(self.roles & {PlatformRole.ADMIN, PlatformRole.OPERATOR})
+
+    @property
+    def is_reviewer(self) -> bool:
+        return PlatformRole.REVIEWER in self.roles
+
     def can_read_org(self, org_id: str) -> bool:
         return self.sees_all_tenants or org_id in self.orgs
 

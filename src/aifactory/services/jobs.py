@@ -18,7 +18,7 @@ from aifactory.domain.catalog import Catalog
 from aifactory.domain.jobs import JobState, check_transition
 from aifactory.domain.jobspec import JobSpec
 from aifactory.scheduling.placement import Demand, static_candidates
-from aifactory.services import audit
+from aifactory.services import allocations, audit
 from aifactory.services.errors import Conflict, Forbidden, Invalid, NotFound
 from aifactory.services.identity import Principal
 from aifactory.services.ids import new_id, utcnow
@@ -45,9 +45,13 @@ def demand_of(spec: JobSpec) -> Demand:
 def transition(
     session: Session, job: Job, target: JobState, reason: str = "", at: datetime | None = None
 ) -> None:
-    """The one place a job's state is written; an illegal transition raises before any write."""
+    """The one place a job's state is written; an illegal transition raises before any write.
+    A job that ends settles its allocation's reservation in the same transaction."""
     check_transition(JobState(job.state), target)
     at = at or utcnow()
+    if target.is_final:
+        # Final states have no way out, so a reservation is settled exactly once.
+        allocations.settle(session, job, at)
     job.state = target.value
     job.updated_at = at
     job.reason = reason

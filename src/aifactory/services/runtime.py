@@ -16,11 +16,27 @@ from aifactory.domain.catalog import Catalog, ExecutorKind
 from aifactory.domain.execution import Executor
 from aifactory.executors.local import LocalExecutor
 from aifactory.executors.simulated import SimulatedExecutor
+from aifactory.notify.mail import Mailer, SmtpMailer
+from aifactory.services import notifications, obligations
 from aifactory.services.dispatch import Dispatcher
 from aifactory.services.leadership import Lease, make_lease
 from aifactory.settings import Settings
 
 log = logging.getLogger(__name__)
+
+
+def mailer_from(settings: Settings) -> Mailer | None:
+    """SMTP when configured; otherwise mail waits in the outbox."""
+    if not settings.smtp_host:
+        return None
+    return SmtpMailer(
+        settings.smtp_host,
+        settings.smtp_port,
+        settings.smtp_sender,
+        username=settings.smtp_username or None,
+        password=settings.smtp_password.get_secret_value() or None,
+        starttls=settings.smtp_starttls,
+    )
 
 
 @dataclass
@@ -67,6 +83,7 @@ class Runtime:
             ExecutorKind.SIMULATED: SimulatedExecutor(),
         }
         self.dispatcher = Dispatcher(self.db, self.catalog, self.executors, settings.jobs_dir)
+        self.mailer: Mailer | None = mailer_from(settings)
         self.loops: list[Loop] = []
 
     def start_loops(self) -> None:
@@ -89,7 +106,25 @@ class Runtime:
                 None,
                 interval,
             ),
+            Loop(
+                "deadlines",
+                make_lease(self.db, lock_dir, "deadlines"),
+                lambda: obligations.run_once(self.db),
+                None,
+                self.settings.deadline_interval_s,
+            ),
         ]
+        mailer = self.mailer
+        if mailer is not None:
+            self.loops.append(
+                Loop(
+                    "mail",
+                    make_lease(self.db, lock_dir, "mail"),
+                    lambda: notifications.deliver_once(self.db, mailer),
+                    None,
+                    max(interval, 1.0),
+                )
+            )
         for loop in self.loops:
             loop.thread = threading.Thread(target=loop.run, name=f"aif-{loop.name}", daemon=True)
             loop.thread.start()

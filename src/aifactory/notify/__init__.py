@@ -1,0 +1,1 @@
+"""Notification adapters: outgoing mail (``aifactory.notify.mail``)."""
