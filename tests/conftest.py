@@ -261,6 +261,30 @@ def job_spec(project_id: str, run: str = "echo hello", **kw: Any) -> dict[str, A
     return spec
 
 
+def proposal_form(
+    call_id: str, project_id: str, title: str = "LLM pilot", **kw: Any
+) -> dict[str, Any]:
+    """A complete application; ``kw`` replaces top-level fields (``resources``, ...)."""
+    form: dict[str, Any] = {
+        "call": call_id,
+        "project": project_id,
+        "title": title,
+        "abstract": "Fine-tune an open model for clinical triage notes.",
+        "principal_investigator": {"name": "Ada Lovelace", "email": "ada@example.eu"},
+        "sector": "health",
+        "work_types": ["fine_tuning"],
+        "resources": [{"partition": "local/local", "gpu_hours": 100, "largest_job_gpus": 1}],
+        "duration_months": 3,
+        "why_this_scale": "A workstation takes weeks per run.",
+        "code_readiness": {"frameworks": ["pytorch"], "scaling_shown": "1 GPU, 12 h"},
+        "data": {"description": "anonymised notes", "origin": "a partner hospital in FI"},
+        "work_plan": [{"month": 1, "title": "baseline"}, {"month": 3, "title": "evaluation"}],
+        "ai_act": {"intended_purpose": "triage support", "prohibited_practice": False},
+    }
+    form.update(kw)
+    return form
+
+
 def build_platform(tmp_path: Path, db_url: str, **overrides: Any) -> Platform:
     settings = load_settings(
         data_dir=tmp_path / "data",

@@ -48,14 +48,15 @@ from tests.conftest import Databases, Platform, build_platform, job_spec
 # (or a sub-field), or an access-call rule (the `rule` key). Any other 422 to schema-valid
 # data still fails the run.
 # - POST /jobs: some partition must be able to run the job (size, walltime, stack, sites).
-# - POST /calls: the mode's rules with the call's overrides, cut-offs for cut-off modes.
+# - POST /calls: the mode's rules with the call's overrides, cut-offs for cut-off modes,
+#   closes_on not before opens_on.
 # - POST /proposals: each partition once; the call's rules (with `rule`).
 # - POST /allocations: ends after it starts. Adjustments: the balance never goes below 0.
 # - POST /reviews/{id}: a technical review needs `passed`, a peer review a `score`.
 # - POST /proposals/{id}/reviewers: the reviewer role, conflicts, the call's review steps.
 DATA_RULES: dict[str, frozenset[str]] = {
     "POST /api/v1/jobs": frozenset({"resources"}),
-    "POST /api/v1/calls": frozenset({"rules", "cutoffs"}),
+    "POST /api/v1/calls": frozenset({"rules", "cutoffs", "closes_on"}),
     "POST /api/v1/proposals": frozenset({"resources"}),
     "POST /api/v1/proposals/{proposal_id}/submit": frozenset(),
     "POST /api/v1/allocations": frozenset({"ends_at"}),

@@ -16,13 +16,24 @@ from typing import Any
 import pytest
 
 from aifactory.services import identity
-from tests.conftest import PROBLEM_JSON, Actor, Platform, job_spec, quick_user, run_until_final
+from tests.conftest import (
+    PROBLEM_JSON,
+    Actor,
+    Platform,
+    job_spec,
+    proposal_form,
+    quick_user,
+    run_until_final,
+)
 
 API = "/api/v1"
 
 # Routes with a path parameter whose object belongs to no tenant (the rest are probed below).
 NOT_TENANT_SCOPED = {
     ("GET", f"{API}/sites/{{site_id}}"): "the federation catalog is the same for every user",
+    ("GET", f"{API}/calls/{{call_id}}"): "access calls are public: they are how anyone applies",
+    ("POST", f"{API}/calls/{{call_id}}/close"): "operators only (403 for others, tested in "
+    "tests/api/test_access_api.py)",
 }
 # The only routes that answer without a token.
 ANONYMOUS = {("GET", f"{API}/health"), ("POST", f"{API}/auth/login")}
@@ -57,6 +68,28 @@ CROSS_TENANT: dict[tuple[str, str], Probe] = {
     ("GET", f"{API}/jobs/{{job_id}}/logs"): Probe(job="finished"),
     ("POST", f"{API}/jobs/{{job_id}}/cancel"): Probe(job="pending"),
     ("GET", f"{API}/jobs/{{job_id}}/wait"): Probe(job="pending", params={"timeout": 0}),
+    ("GET", f"{API}/proposals/{{proposal_id}}"): Probe(),
+    ("POST", f"{API}/proposals/{{proposal_id}}/submit"): Probe(),
+    ("POST", f"{API}/proposals/{{proposal_id}}/withdraw"): Probe(),
+    ("POST", f"{API}/proposals/{{proposal_id}}/reviewers"): Probe(
+        body=lambda w: {"reviewer": w.bob.email, "kind": "technical"}
+    ),
+    ("POST", f"{API}/proposals/{{proposal_id}}/decision"): Probe(
+        body=lambda w: {"decision": "accept", "reason": "bob says so"}
+    ),
+    ("POST", f"{API}/reviews/{{review_id}}"): Probe(
+        body=lambda w: {"passed": True, "comments": "bob approves"}
+    ),
+    ("GET", f"{API}/allocations/{{allocation_id}}"): Probe(),
+    ("POST", f"{API}/allocations/{{allocation_id}}/adjustments"): Probe(
+        body=lambda w: {"gpu_hours": 1000, "reason": "bob wants more"}
+    ),
+    ("POST", f"{API}/allocations/{{allocation_id}}/report"): Probe(
+        body=lambda w: {"summary": "bob's report"}
+    ),
+    ("POST", f"{API}/allocations/{{allocation_id}}/report-waiver"): Probe(
+        body=lambda w: {"reason": "bob waives"}
+    ),
 }
 
 ALICE_OUTPUT = "alice-confidential-output"
@@ -75,6 +108,9 @@ class World:
     org_b: dict[str, Any]
     project_b: dict[str, Any]
     bob_job: str
+    proposal: dict[str, Any]
+    review_id: str
+    allocation_id: str
 
     def alice_secrets(self) -> set[str]:
         """Everything about alice that bob must never read."""
@@ -92,6 +128,11 @@ class World:
             "alice-pending-job",
             self.alice_token,
             ALICE_OUTPUT,
+            self.proposal["id"],
+            str(self.proposal["reference"]),
+            self.proposal["title"],
+            self.review_id,
+            self.allocation_id,
         }
 
     def path_values(self, probe: Probe) -> dict[str, str]:
@@ -101,6 +142,9 @@ class World:
             "user_id": self.alice.user_id,
             "project_id": self.project_a["id"],
             "job_id": self.finished_job if probe.job == "finished" else self.pending_job,
+            "proposal_id": self.proposal["id"],
+            "review_id": self.review_id,
+            "allocation_id": self.allocation_id,
         }
 
 
@@ -126,6 +170,21 @@ def world(platform: Platform) -> World:
     project_b = platform.project(bob, org_b["id"], "bob-project")
     r = bob.post("/jobs", job_spec(project_b["id"], "true", name="bob-job"))
     assert r.status_code == 201, r.text
+    bob_job = r.json()["id"]
+    # Alice applies to Fast Lane; a reviewer is assigned (a technical review is requested).
+    fast_lane = next(c for c in platform.admin.get("/calls").json() if c["mode"] == "fast_lane")
+    r = alice.post(
+        "/proposals", proposal_form(fast_lane["id"], project_a["id"], "Alice secret plan")
+    )
+    assert r.status_code == 201, r.text
+    proposal = r.json()
+    reviewer = quick_user(platform, "rita", roles=("reviewer",))
+    r = platform.admin.post(
+        f"/proposals/{proposal['id']}/reviewers", {"reviewer": reviewer.email, "kind": "technical"}
+    )
+    assert r.status_code == 201, r.text
+    review_id = r.json()["id"]
+    allocation_id = alice.get("/allocations").json()[0]["id"]
     return World(
         platform,
         alice,
@@ -137,7 +196,10 @@ def world(platform: Platform) -> World:
         bob,
         org_b,
         project_b,
-        r.json()["id"],
+        bob_job,
+        proposal,
+        review_id,
+        allocation_id,
     )
 
 
@@ -153,6 +215,9 @@ def alice_view(w: World) -> dict[str, Any]:
         "pending_job": a.get(f"/jobs/{w.pending_job}"),
         "tokens": a.get("/tokens"),
         "me": a.get("/users/me"),
+        "proposal": a.get(f"/proposals/{w.proposal['id']}"),
+        "allocations": a.get("/allocations"),
+        "allocation": a.get(f"/allocations/{w.allocation_id}"),
     }
     for name, r in view.items():
         assert r.status_code == 200, (name, r.text)
@@ -237,7 +302,16 @@ def test_objects_named_in_a_body_or_query_are_scoped_too(world: World) -> None:
 
 def test_lists_show_only_the_callers_tenant(world: World) -> None:
     bob = world.bob
-    for path in ("/jobs", "/projects", "/orgs", "/tokens", "/users/me"):
+    for path in (
+        "/jobs",
+        "/projects",
+        "/orgs",
+        "/tokens",
+        "/users/me",
+        "/proposals",
+        "/allocations",
+        "/reviews",
+    ):
         r = bob.get(path)
         assert r.status_code == 200, r.text
         leaked = {s for s in world.alice_secrets() if s in r.text}
@@ -255,6 +329,8 @@ def test_lists_show_only_the_callers_tenant(world: World) -> None:
         ("/jobs", {"project_id": "project"}),
         ("/jobs", {"org_id": "org", "project_id": "project"}),
         ("/projects", {"org_id": "org"}),
+        ("/allocations", {"org_id": "org"}),
+        ("/allocations", {"project_id": "project"}),
     ],
 )
 def test_filtering_by_another_tenants_ids_returns_nothing(

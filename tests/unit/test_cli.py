@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import yaml
 from fastapi import FastAPI
 from typer.testing import CliRunner
 
@@ -22,6 +23,8 @@ from aifactory.cli import config, serve
 from aifactory.cli.main import app as cli_app
 from aifactory.sdk import Client
 from tests.conftest import Databases, build_platform
+
+EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
 
 JOB_YAML = """\
 # a small job for this machine
@@ -73,6 +76,16 @@ class Cli:
         project = self.json("project", "create", "llm", "--org", "acme")
         assert project["org_id"] == org["id"]
         return org["id"], project["id"]
+
+    def apply_to_playground(self, project: str) -> None:
+        """Win GPU-hours for ``project`` as a new user does: apply to the default Playground
+        call with the example proposal, which is accepted at once."""
+        form = yaml.safe_load((EXAMPLES / "playground-proposal.yaml").read_text())
+        form["project"] = project
+        path = self.tmp / "proposal.yaml"
+        path.write_text(yaml.safe_dump(form))
+        out = self("propose", str(path)).stdout
+        assert "state: accepted" in out and "allocations: alc-" in out, out
 
     def job_file(self, project: str, accelerator: str = "local-slot") -> Path:
         path = self.tmp / "job.yaml"
@@ -137,6 +150,7 @@ def test_org_project_submit_list_and_show_placement(cli: Cli) -> None:
     assert "acme" in cli("orgs").stdout
     assert cli.json("projects", "--org", org)[0]["id"] == project
     assert "admin@localhost" in cli("org", "members", "acme").stdout
+    cli.apply_to_playground(project)
 
     job_id = cli("submit", str(cli.job_file(project))).stdout.strip()
     assert job_id.startswith("job-")
@@ -302,6 +316,7 @@ def test_login_with_email_and_password(cli: Cli) -> None:
 
 def test_logs_of_a_job(cli: Cli) -> None:
     _, project = cli.org_and_project()
+    cli.apply_to_playground(project)
     job_id = cli("submit", str(cli.job_file(project))).stdout.strip()
     assert cli("logs", job_id).stdout == ""
     cli.app.state.runtime.dispatcher.dispatch_once()

@@ -7,11 +7,13 @@ import json
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
+from datetime import date
 from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
+import yaml
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
 
@@ -19,6 +21,7 @@ from aifactory.sdk import ApiError, Client
 from tests.conftest import Databases, build_platform
 
 URL = "http://aif.test"
+EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
 
 
 @dataclass
@@ -60,6 +63,16 @@ def org_and_project(c: Client) -> tuple[dict[str, Any], dict[str, Any]]:
     return org, c.create_project(org["id"], "llm", "a language model")
 
 
+def playground(c: Client, project_id: str) -> dict[str, Any]:
+    """GPU-hours for the project: the example application to the open Playground call, which
+    is accepted at once."""
+    form = yaml.safe_load((EXAMPLES / "playground-proposal.yaml").read_text())
+    [call] = c.list_calls(open=True, mode="playground")
+    proposal = c.create_proposal({**form, "call": call["id"], "project": project_id})
+    assert proposal["state"] == "accepted", proposal
+    return proposal
+
+
 # -- against the app ------------------------------------------------------------------------
 def test_health_needs_no_token_and_me_needs_one(live: Live) -> None:
     anonymous = live.client(None)
@@ -99,6 +112,7 @@ def test_users_orgs_projects_and_members(live: Live) -> None:
 def test_submit_list_show_and_placement(live: Live) -> None:
     c = live.admin
     org, project = org_and_project(c)
+    playground(c, project["id"])
     job = c.submit_job(spec(project["id"]), idempotency_key="k-1")
     assert job["state"] == "pending"
     again = c.submit_job(spec(project["id"]), idempotency_key="k-1")
@@ -134,6 +148,7 @@ def test_unknown_accelerator_is_a_field_error_with_allowed_values(live: Live) ->
 def test_logs_cancel_and_wait(live: Live) -> None:
     c = live.admin
     _, project = org_and_project(c)
+    playground(c, project["id"])
     job = c.submit_job(spec(project["id"], run="echo out; echo err >&2"))
     assert c.job_logs(job["id"]) == {"stream": "stdout", "text": "", "offset": 0, "final": False}
     live.dispatch()
@@ -248,3 +263,56 @@ def test_wait_job_long_polls_until_final() -> None:
     c = Client(URL, "t", transport=httpx.MockTransport(handler))
     assert c.wait_job("job-1")["state"] == "completed"
     assert timeouts == ["30.0", "30.0", "30.0"]
+
+
+def test_access_requests_paths_params_and_bodies() -> None:
+    seen: list[httpx.Request] = []
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        seen.append(request)
+        return httpx.Response(200, json=[] if request.method == "GET" else {"id": "x"})
+
+    with Client(URL, "t", transport=httpx.MockTransport(handler)) as c:
+        c.list_calls(open=True, mode="playground")
+        c.list_calls()
+        c.create_proposal({"call": "call-1"}, draft=True)
+        c.create_proposal({"call": "call-1"})
+        c.list_proposals(call_id="call-1", state=["accepted", "rejected"])
+        c.list_proposals(state="draft")
+        c.proposals_due(date(2026, 12, 31))
+        c.assign_reviewer("prop-1", "rita@example.eu", "peer")
+        c.decide_proposal("prop-1", "accept", "good")
+        c.submit_review("rev-1", score=4)
+        c.submit_review("rev-2", passed=False, comments="too big")
+        c.declare_conflict("Beta AI", "advised them")
+        c.list_allocations(project_id="prj-1")
+        c.adjust_allocation("alc-1", -5, "unused")
+        c.file_report("alc-1", {"summary": "done"})
+        c.waive_report("alc/1", "none needed")
+    got = [(r.method, r.url.path, dict(r.url.params.multi_items())) for r in seen]
+    assert got[:3] == [
+        ("GET", "/api/v1/calls", {"open": "true", "mode": "playground"}),
+        ("GET", "/api/v1/calls", {}),
+        ("POST", "/api/v1/proposals", {"draft": "true"}),
+    ]
+    assert got[3][2] == {}
+    assert seen[4].url.params.get_list("state") == ["accepted", "rejected"]
+    assert seen[5].url.params.get_list("state") == ["draft"]
+    assert got[6] == ("GET", "/api/v1/proposals/due", {"until": "2026-12-31"})
+    bodies = [json.loads(r.content) if r.content else None for r in seen]
+    assert got[7][1] == "/api/v1/proposals/prop-1/reviewers"
+    assert bodies[7] == {"reviewer": "rita@example.eu", "kind": "peer"}
+    assert bodies[8] == {"decision": "accept", "reason": "good"}
+    assert bodies[9] == {"comments": "", "score": 4}
+    assert bodies[10] == {"comments": "too big", "passed": False}
+    assert (got[11][1], bodies[11]) == (
+        "/api/v1/reviewer/conflicts",
+        {"organisation": "Beta AI", "reason": "advised them"},
+    )
+    assert got[12] == ("GET", "/api/v1/allocations", {"project_id": "prj-1"})
+    assert (got[13][1], bodies[13]) == (
+        "/api/v1/allocations/alc-1/adjustments",
+        {"gpu_hours": -5, "reason": "unused"},
+    )
+    assert got[14][1] == "/api/v1/allocations/alc-1/report"
+    assert seen[15].url.raw_path == b"/api/v1/allocations/alc%2F1/report-waiver"

@@ -130,10 +130,9 @@ def _allocation_fields(session: Session, a: Allocation, now: datetime) -> dict[s
         p = session.get(Proposal, a.proposal_id)
         reference = p.reference if p else None
     h = allocations.hours
+    share = allocations.inference_share(t)
     exceeded = (
-        a.inference_share_max is not None
-        and a.granted_gpu_seconds > 0
-        and t.inference_used / a.granted_gpu_seconds > a.inference_share_max
+        a.inference_share_max is not None and share is not None and share > a.inference_share_max
     )
     return {
         "id": a.id,

@@ -3,14 +3,13 @@
 from __future__ import annotations
 
 import sys
-from pathlib import Path
 from typing import Annotated, Any
 
 import typer
-import yaml
 
 from aifactory.cli import output as o
 from aifactory.cli.config import get_state
+from aifactory.cli.files import read_mapping
 from aifactory.domain.jobs import JobState
 
 job_app = typer.Typer(help="One job: show it.", no_args_is_help=True)
@@ -29,23 +28,7 @@ def register(app: typer.Typer) -> None:
 def read_spec(file: str) -> dict[str, Any]:
     """The spec in ``file`` (YAML or JSON; ``-`` is stdin). Any problem exits with code 2,
     naming the file, line and column."""
-    try:
-        text = sys.stdin.read() if file == "-" else Path(file).read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as exc:
-        o.fail(f"{file}: cannot read: {exc}", 2)
-    name = "<stdin>" if file == "-" else file
-    try:
-        data = yaml.safe_load(text)
-    except yaml.MarkedYAMLError as exc:
-        mark = exc.problem_mark or exc.context_mark
-        where = f"{name}:{mark.line + 1}:{mark.column + 1}" if mark else name
-        problem = exc.problem or exc.context or "invalid YAML"
-        o.fail(f"{where}: {problem}", 2)
-    except yaml.YAMLError as exc:
-        o.fail(f"{name}: {exc}", 2)
-    if not isinstance(data, dict):
-        o.fail(f"{name}: a job spec must be a mapping (name, project, run, ...)", 2)
-    return data
+    return read_mapping(file, "a job spec must be a mapping (name, project, run, ...)")
 
 
 # -- commands ---------------------------------------------------------------------------------

@@ -10,7 +10,7 @@ import httpx
 import typer
 from typer.core import TyperGroup
 
-from aifactory.cli import account, admin, jobs, serve, tenancy
+from aifactory.cli import account, admin, allocations, calls, jobs, reviews, serve, tenancy
 from aifactory.cli import output as o
 from aifactory.cli.config import State
 from aifactory.sdk import ApiError
@@ -70,6 +70,9 @@ def root(
 account.register(app)
 tenancy.register(app)
 jobs.register(app)
+calls.register(app)
+allocations.register(app)
+reviews.register(app)
 admin.register(app)
 serve.register(app)
 

@@ -113,15 +113,17 @@ class ProposalState(StrEnum):
 
 _P = ProposalState
 # Why each edge exists:
-# - eligibility -> rejected: an operator finds the organisation ineligible after all.
+# - submitted -> eligibility -> technical_review: eligibility is checked as the proposal is
+#   submitted (a proposal that fails it is refused with 422 and never written), so these
+#   steps pass at once and stay in the history with their reasons.
 # - technical_review -> accepted: modes without peer review (Playground, Fast Lane) accept once
 #   the technical check passes, first come first served; with operator_decision, an operator.
 # - technical_review/peer_review -> rejected: a failed technical review, or a decision.
-# - any open state -> withdrawn: the applicant withdraws.
+# - draft/technical_review/peer_review -> withdrawn: the applicant withdraws.
 PROPOSAL_TRANSITIONS: Mapping[ProposalState, frozenset[ProposalState]] = {
     _P.DRAFT: frozenset({_P.SUBMITTED, _P.WITHDRAWN}),
-    _P.SUBMITTED: frozenset({_P.ELIGIBILITY, _P.WITHDRAWN}),
-    _P.ELIGIBILITY: frozenset({_P.TECHNICAL_REVIEW, _P.REJECTED, _P.WITHDRAWN}),
+    _P.SUBMITTED: frozenset({_P.ELIGIBILITY}),
+    _P.ELIGIBILITY: frozenset({_P.TECHNICAL_REVIEW}),
     _P.TECHNICAL_REVIEW: frozenset({_P.PEER_REVIEW, _P.ACCEPTED, _P.REJECTED, _P.WITHDRAWN}),
     _P.PEER_REVIEW: frozenset({_P.ACCEPTED, _P.REJECTED, _P.WITHDRAWN}),
     _P.ACCEPTED: frozenset(),

@@ -83,34 +83,53 @@ class Calendar(_Strict):
     extra_closed: list[Day] = Field(default_factory=list, max_length=366)
     extra_open: list[Day] = Field(default_factory=list, max_length=366)
 
+    @field_validator("extra_open")
+    @classmethod
+    def _not_both(cls, value: list[date], info: ValidationInfo) -> list[date]:
+        both = sorted(set(value) & set(info.data.get("extra_closed", [])))
+        if both:
+            raise ValueError(f"{both[0].isoformat()} is in both extra_closed and extra_open")
+        return value
+
+
+Country = Annotated[str, Field(pattern=r"^[A-Z]{2}$")]
+GpuHours = Annotated[JsonInt, Field(ge=1, le=100_000_000)]
+Partitions = Annotated[JsonInt, Field(ge=1, le=100)]
+Months = Annotated[JsonInt, Field(ge=1, le=36)]
+WorkingDays = Annotated[JsonInt, Field(ge=1, le=365)]
+DecisionMonths = Annotated[JsonInt, Field(ge=1, le=24)]
+PeerReviews = Annotated[JsonInt, Field(ge=0, le=10)]
+Share = Annotated[float, Field(ge=0, le=1)]
+ReportMonths = Annotated[JsonInt, Field(ge=0, le=24)]
+
 
 class CallRules(_Strict):
     """A mode's rules as data; the defaults of each mode are in catalog/access-modes.yaml."""
 
     eligible_kinds: list[OrgKind] = Field(min_length=1)
-    eligible_countries: list[Annotated[str, Field(pattern=r"^[A-Z]{2}$")]] = Field(
+    eligible_countries: list[Country] = Field(
         default_factory=list, description="Empty: every EuroHPC participating state."
     )
     eu_project_required_for: list[OrgKind] = Field(
         default_factory=list,
         description="Kinds that must name their Horizon Europe or Digital Europe project.",
     )
-    min_gpu_hours: JsonInt = Field(default=1, ge=1, le=100_000_000)
-    max_gpu_hours: Annotated[JsonInt, Field(ge=1, le=100_000_000)] | None = Field(default=None)
-    max_partitions: Annotated[JsonInt, Field(ge=1, le=100)] | None = Field(default=None)
-    durations_months: list[Annotated[int, Field(ge=1, le=36)]] = Field(min_length=1)
-    decision_working_days: Annotated[JsonInt, Field(ge=1, le=365)] | None = Field(default=None)
-    decision_months: Annotated[JsonInt, Field(ge=1, le=24)] | None = Field(default=None)
+    min_gpu_hours: GpuHours = 1
+    max_gpu_hours: GpuHours | None = None
+    max_partitions: Partitions | None = None
+    durations_months: list[Months] = Field(min_length=1)
+    decision_working_days: WorkingDays | None = None
+    decision_months: DecisionMonths | None = None
     decision_from: DeadlineFrom = DeadlineFrom.SUBMISSION
     technical_check: TechnicalCheck = TechnicalCheck.REVIEWER
-    peer_reviews: JsonInt = Field(default=0, ge=0, le=10)
+    peer_reviews: PeerReviews = 0
     operator_decision: StrictBool = Field(
         default=False,
         description="False: a proposal that passes its checks is accepted (first come, "
         "first served).",
     )
-    inference_share_max: Annotated[float, Field(ge=0, le=1)] | None = Field(default=None)
-    report_due_months: JsonInt = Field(default=3, ge=0, le=24)
+    inference_share_max: Share | None = None
+    report_due_months: ReportMonths = 3
     calendar: Calendar = Field(default_factory=Calendar)
 
     @model_validator(mode="after")
@@ -126,6 +145,28 @@ class CallRules(_Strict):
         return self
 
 
+class CallRulesOverride(_Strict):
+    """The rules a call file changes from its mode's defaults; ``null`` clears an optional
+    rule (``max_gpu_hours: null``: no maximum)."""
+
+    eligible_kinds: list[OrgKind] | None = Field(default=None, min_length=1)
+    eligible_countries: list[Country] | None = None
+    eu_project_required_for: list[OrgKind] | None = None
+    min_gpu_hours: GpuHours | None = None
+    max_gpu_hours: GpuHours | None = None
+    max_partitions: Partitions | None = None
+    durations_months: list[Months] | None = Field(default=None, min_length=1)
+    decision_working_days: WorkingDays | None = None
+    decision_months: DecisionMonths | None = None
+    decision_from: DeadlineFrom | None = None
+    technical_check: TechnicalCheck | None = None
+    peer_reviews: PeerReviews | None = None
+    operator_decision: StrictBool | None = None
+    inference_share_max: Share | None = None
+    report_due_months: ReportMonths | None = None
+    calendar: Calendar | None = None
+
+
 class CallSpec(_Strict):
     """``aif call open FILE``: a call of one mode on chosen partitions. ``rules`` may give only
     the fields that differ from the mode's defaults."""
@@ -139,7 +180,9 @@ class CallSpec(_Strict):
     opens_on: Day | None = Field(default=None, description="Default: today.")
     closes_on: Day | None = Field(default=None, description="Not before opens_on.")
     cutoffs: list[Day] = Field(default_factory=list, max_length=1000)
-    rules: dict[str, Any] = Field(default_factory=dict, description="Overrides of the mode.")
+    rules: CallRulesOverride = Field(
+        default_factory=CallRulesOverride, description="What differs from the mode's defaults."
+    )
 
     @field_validator("title")
     @classmethod

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
+from datetime import date
 from types import TracebackType
 from typing import Any, Literal, Self
 from urllib.parse import quote
@@ -60,10 +61,14 @@ class ApiError(Exception):
         )
 
     def field_lines(self) -> list[str]:
-        """One line per field error: ``field: message (allowed: a, b)``."""
+        """One line per field error: ``field: message (rule r) (allowed: a, b)``; the rule is
+        the access-call rule the input breaks, when there is one."""
         lines = []
         for err in self.errors:
             line = f"{err.get('field', '?')}: {err.get('message', '')}"
+            rule = err.get("rule")
+            if rule:
+                line += f" (rule {rule})"
             allowed = err.get("allowed")
             if allowed:
                 shown = ", ".join(str(a) for a in allowed) if isinstance(allowed, list) else allowed
@@ -338,6 +343,147 @@ class Client:
             if deadline is not None and time.monotonic() >= deadline:
                 return job
 
+    # -- access calls --------------------------------------------------------------------
+    def list_calls(self, open: bool | None = None, mode: str | None = None) -> list[JSON]:
+        """Calls, newest first; ``open=True``: only those taking proposals today."""
+        result: list[JSON] = self._get("/calls", open=open, mode=mode)
+        return result
+
+    def get_call(self, call_id: str) -> JSON:
+        result: JSON = self._get(f"/calls/{_seg(call_id)}")
+        return result
+
+    def open_call(self, spec: Mapping[str, Any]) -> JSON:
+        """Operators: open a call (title, mode, partitions, dates, rule overrides)."""
+        result: JSON = self._post("/calls", dict(spec))
+        return result
+
+    def close_call(self, call_id: str) -> JSON:
+        result: JSON = self._post(f"/calls/{_seg(call_id)}/close", None)
+        return result
+
+    # -- proposals -----------------------------------------------------------------------
+    def create_proposal(self, form: Mapping[str, Any], draft: bool = False) -> JSON:
+        """Apply to a call; submitted at once unless ``draft``. A broken call rule is a 422
+        naming the field and the rule, and nothing is written."""
+        result: JSON = self._request(
+            "POST", "/proposals", json=dict(form), params={"draft": True} if draft else None
+        )
+        return result
+
+    def list_proposals(
+        self, call_id: str | None = None, state: str | Sequence[str] | None = None
+    ) -> list[JSON]:
+        result: list[JSON] = self._get("/proposals", call_id=call_id, state=_many(state))
+        return result
+
+    def proposals_due(self, until: date | str | None = None) -> list[JSON]:
+        """Operators: undecided proposals due by ``until`` (default: this Sunday)."""
+        day = until.isoformat() if isinstance(until, date) else until
+        result: list[JSON] = self._get("/proposals/due", until=day)
+        return result
+
+    def get_proposal(self, proposal_id: str) -> JSON:
+        result: JSON = self._get(f"/proposals/{_seg(proposal_id)}")
+        return result
+
+    def submit_proposal(self, proposal_id: str) -> JSON:
+        result: JSON = self._post(f"/proposals/{_seg(proposal_id)}/submit", None)
+        return result
+
+    def withdraw_proposal(self, proposal_id: str) -> JSON:
+        result: JSON = self._post(f"/proposals/{_seg(proposal_id)}/withdraw", None)
+        return result
+
+    def assign_reviewer(self, proposal_id: str, reviewer_email: str, kind: str) -> JSON:
+        """Operators: ask a user with the reviewer role for a ``technical`` or ``peer``
+        review; returns the review."""
+        result: JSON = self._post(
+            f"/proposals/{_seg(proposal_id)}/reviewers",
+            {"reviewer": reviewer_email, "kind": kind},
+        )
+        return result
+
+    def decide_proposal(self, proposal_id: str, decision: str, reason: str) -> JSON:
+        """Operators: ``accept`` (creates the allocations) or ``reject``, with a reason."""
+        result: JSON = self._post(
+            f"/proposals/{_seg(proposal_id)}/decision", {"decision": decision, "reason": reason}
+        )
+        return result
+
+    # -- reviews -------------------------------------------------------------------------
+    def list_reviews(
+        self, state: str | Sequence[str] | None = None, proposal_id: str | None = None
+    ) -> list[JSON]:
+        """Your review requests (operators: every review)."""
+        result: list[JSON] = self._get("/reviews", state=_many(state), proposal_id=proposal_id)
+        return result
+
+    def submit_review(
+        self,
+        review_id: str,
+        passed: bool | None = None,
+        score: int | None = None,
+        comments: str = "",
+    ) -> JSON:
+        """A technical review gives ``passed``; a peer review a ``score`` from 1 to 5."""
+        body: JSON = {"comments": comments}
+        if passed is not None:
+            body["passed"] = passed
+        if score is not None:
+            body["score"] = score
+        result: JSON = self._post(f"/reviews/{_seg(review_id)}", body)
+        return result
+
+    def declare_conflict(self, organisation: str, reason: str) -> JSON:
+        """Reviewers: a conflict of interest with an organisation (by name)."""
+        result: JSON = self._post(
+            "/reviewer/conflicts", {"organisation": organisation, "reason": reason}
+        )
+        return result
+
+    def list_conflicts(self) -> list[JSON]:
+        result: list[JSON] = self._get("/reviewer/conflicts")
+        return result
+
+    # -- allocations ---------------------------------------------------------------------
+    def list_allocations(
+        self, project_id: str | None = None, org_id: str | None = None
+    ) -> list[JSON]:
+        result: list[JSON] = self._get("/allocations", project_id=project_id, org_id=org_id)
+        return result
+
+    def get_allocation(self, allocation_id: str) -> JSON:
+        """An allocation with its ledger (grants, reservations, settlements, ...)."""
+        result: JSON = self._get(f"/allocations/{_seg(allocation_id)}")
+        return result
+
+    def grant_allocation(self, body: Mapping[str, Any]) -> JSON:
+        """Operators: grant outside a call (``project_id``, ``partition``, ``gpu_hours``,
+        ``ends_at``, ``reason``; optionally ``starts_at``)."""
+        result: JSON = self._post("/allocations", dict(body))
+        return result
+
+    def adjust_allocation(self, allocation_id: str, gpu_hours: int, reason: str) -> JSON:
+        """Operators: add (positive) or remove (negative) GPU-hours, with a reason."""
+        result: JSON = self._post(
+            f"/allocations/{_seg(allocation_id)}/adjustments",
+            {"gpu_hours": gpu_hours, "reason": reason},
+        )
+        return result
+
+    def file_report(self, allocation_id: str, report: Mapping[str, Any]) -> JSON:
+        """The final report (``summary``, ``publications``, ``acknowledged``)."""
+        result: JSON = self._post(f"/allocations/{_seg(allocation_id)}/report", dict(report))
+        return result
+
+    def waive_report(self, allocation_id: str, reason: str) -> JSON:
+        """Operators: waive an allocation's final report, with a reason."""
+        result: JSON = self._post(
+            f"/allocations/{_seg(allocation_id)}/report-waiver", {"reason": reason}
+        )
+        return result
+
     # -- audit ---------------------------------------------------------------------------
     def audit_verify(self) -> JSON:
         result: JSON = self._get("/audit/verify")
@@ -351,6 +497,13 @@ class Client:
 def is_final(state: str) -> bool:
     """True for a state a job never leaves (completed, failed, cancelled, timeout)."""
     return state in _FINAL
+
+
+def _many(value: str | Sequence[str] | None) -> list[str] | None:
+    """A query parameter that may repeat: one value or several."""
+    if value is None:
+        return None
+    return [value] if isinstance(value, str) else list(value)
 
 
 def _seg(value: str) -> str:

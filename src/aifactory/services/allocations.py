@@ -86,6 +86,13 @@ def totals(session: Session, allocation_ids: Iterable[str]) -> dict[str, Totals]
     return out
 
 
+def inference_share(t: Totals) -> float | None:
+    """GPU-seconds used for inference over what the allocation was given (grants and
+    adjustments); None for an allocation given nothing."""
+    given = t.granted + t.adjusted
+    return t.inference_used / given if given > 0 else None
+
+
 def state_of(alloc: Allocation, t: Totals, now: datetime) -> AllocationState:
     if now < as_utc(alloc.starts_at):
         return AllocationState.SCHEDULED
@@ -362,9 +369,9 @@ def ledger(session: Session, alloc_id: str) -> list[LedgerEntry]:
 def adjust(
     session: Session, principal: Principal, alloc_id: str, *, gpu_seconds: int, reason: str
 ) -> Allocation:
+    alloc = get_allocation(session, principal, alloc_id)  # 404 before 403
     if not principal.is_operator:
         raise Forbidden("only operators adjust allocations")
-    alloc = get_allocation(session, principal, alloc_id)
     session.execute(select(Allocation.id).where(Allocation.id == alloc_id).with_for_update())
     balance = totals(session, [alloc_id])[alloc_id].balance
     if balance + gpu_seconds < 0:
@@ -466,9 +473,9 @@ def file_report(
 
 
 def waive_report(session: Session, principal: Principal, alloc_id: str, reason: str) -> Allocation:
+    alloc = get_allocation(session, principal, alloc_id)  # 404 before 403
     if not principal.is_operator:
         raise Forbidden("only operators waive a final report")
-    alloc = get_allocation(session, principal, alloc_id)
     if alloc.report_filed_at is not None or alloc.report_waived_at is not None:
         raise Conflict(f"the final report of {alloc_id} is already filed or waived")
     alloc.report_waived_at = utcnow()

@@ -4,7 +4,6 @@ rules as data (defaults from catalog/access-modes.yaml, overrides per call)."""
 from __future__ import annotations
 
 from datetime import date, datetime
-from typing import Any
 
 from pydantic import ValidationError
 from sqlalchemy import func, select
@@ -64,7 +63,7 @@ def decision_due(call: Call, catalog: Catalog, submitted: date) -> tuple[date | 
     cutoff = None
     if rules.decision_from is DeadlineFrom.CUTOFF:
         cutoff = next_cutoff(call, submitted)
-        if cutoff is None:  # checked at submission; a call without cut-offs counts from today
+        if cutoff is None:  # refused at submission (rule cutoffs); else count from the day
             cutoff = submitted
         start = cutoff
     if rules.decision_months is not None:
@@ -107,7 +106,7 @@ def open_call(
     ]
     rules: CallRules | None = None
     try:
-        rules = call_rules(spec.mode, spec.rules)
+        rules = call_rules(spec.mode, spec.rules.model_dump(mode="json", exclude_unset=True))
     except ValidationError as exc:
         problems.extend(_validation_problems(exc, "rules"))
     if rules is not None:
@@ -216,7 +215,6 @@ def default_call_specs(catalog: Catalog, today: date) -> list[CallSpec]:
         return []
     specs = []
     for mode in AccessMode:
-        rules: dict[str, Any] = {}
         specs.append(
             CallSpec(
                 title=f"{mode.value.replace('_', ' ').title()} on this machine",
@@ -225,7 +223,6 @@ def default_call_specs(catalog: Catalog, today: date) -> list[CallSpec]:
                 opens_on=today,
                 closes_on=add_months(today, 12),
                 cutoffs=default_cutoffs(mode, today),
-                rules=rules,
             )
         )
     return specs

@@ -49,9 +49,13 @@ def transition(
     A job that ends settles its allocation's reservation in the same transaction."""
     check_transition(JobState(job.state), target)
     at = at or utcnow()
-    if target.is_final:
-        # Final states have no way out, so a reservation is settled exactly once.
+    if target.is_final or target is JobState.PENDING:
+        # Final states have no way out, so a reservation is settled exactly once; a job sent
+        # back to pending returns its whole reservation and reserves again when re-placed.
         allocations.settle(session, job, at)
+        if target is JobState.PENDING:
+            job.allocation_id = None
+            job.reserved_gpu_seconds = None
     job.state = target.value
     job.updated_at = at
     job.reason = reason

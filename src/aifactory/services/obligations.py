@@ -6,8 +6,9 @@ is safe to run twice and to crash at any line."""
 from __future__ import annotations
 
 from datetime import date, datetime, timedelta
+from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import and_, or_, select
 from sqlalchemy.orm import Session
 
 from aifactory.db.engine import Database
@@ -47,13 +48,39 @@ def _label(session: Session, alloc: Allocation) -> str:
     return f"allocation {alloc.id} ({name}, {alloc.site_id}/{alloc.partition_id})"
 
 
+def _allocations_to_visit(session: Session, now: datetime) -> list[str]:
+    """Allocations with something left to do: not yet announced, ended with notices or
+    an expiry to write, a final report pending, or an inference share to watch. The rest
+    (done and reported) are not visited again."""
+
+    def noticed(kind: str) -> Any:
+        return select(Notice.object_id).where(Notice.kind == kind)
+
+    report_pending = and_(
+        Allocation.report_filed_at.is_(None), Allocation.report_waived_at.is_(None)
+    )
+    rows = session.execute(
+        select(Allocation.id).where(
+            or_(
+                Allocation.id.not_in(noticed("allocation.start")),
+                and_(
+                    Allocation.ends_at <= now,
+                    or_(Allocation.id.not_in(noticed("allocation.end")), report_pending),
+                ),
+                and_(Allocation.inference_share_max.is_not(None), Allocation.ends_at > now),
+            )
+        )
+    ).scalars()
+    return list(rows)
+
+
 def run_once(db: Database, now: datetime | None = None) -> int:
     """One pass; returns the number of notices given."""
     now = now or utcnow()
     today = now.date()
     given = 0
     with db.read() as session:
-        alloc_ids = list(session.execute(select(Allocation.id)).scalars())
+        alloc_ids = _allocations_to_visit(session, now)
         proposal_ids = list(
             session.execute(
                 select(Proposal.id).where(
@@ -125,8 +152,8 @@ def _allocation(session: Session, alloc: Allocation, now: datetime, today: date)
             _recipients(session, alloc),
             "report.due",
             f"Final report due by {alloc.report_due_on.isoformat()}: {label}",
-            f"The final report of {label} is due by {alloc.report_due_on.isoformat()}. Until it "
-            "is filed after that date, your organisation cannot submit new proposals.",
+            f"The final report of {label} is due by {alloc.report_due_on.isoformat()}. If it is "
+            "not filed by then, your organisation cannot submit new proposals until it is.",
         )
         given += 1
     if (
@@ -149,10 +176,12 @@ def _allocation(session: Session, alloc: Allocation, now: datetime, today: date)
 
 def _inference(session: Session, alloc: Allocation, label: str, now: datetime) -> int:
     """Inference above the mode's share of the allocation goes to the operators, once."""
-    if alloc.inference_share_max is None or alloc.granted_gpu_seconds <= 0:
+    if alloc.inference_share_max is None:
         return 0
     t = allocations.totals(session, [alloc.id])[alloc.id]
-    share = t.inference_used / alloc.granted_gpu_seconds
+    share = allocations.inference_share(t)
+    if share is None:
+        return 0
     if share <= alloc.inference_share_max:
         return 0
     if not _once(session, "allocation.inference", alloc.id, now):
@@ -171,7 +200,7 @@ def _inference(session: Session, alloc: Allocation, label: str, now: datetime) -
         notifications.operator_emails(session),
         "allocation.inference",
         f"Inference above the share limit: {label}",
-        f"{label} has used {share:.1%} of its {allocations.hours(alloc.granted_gpu_seconds):g} "
+        f"{label} has used {share:.1%} of its {allocations.hours(t.granted + t.adjusted):g} "
         f"GPU-hours for inference; the mode allows {alloc.inference_share_max:.0%}.",
     )
     return 1

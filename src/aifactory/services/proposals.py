@@ -14,6 +14,7 @@ from aifactory.core.calendar import add_months
 from aifactory.db.tables import Call, Organisation, Proposal, ProposalEvent, Review
 from aifactory.domain.access import (
     AccessMode,
+    DeadlineFrom,
     Decision,
     ProposalState,
     ReviewKind,
@@ -234,6 +235,12 @@ def eligibility_problems(
     closed = calls.open_problem(call, today)
     if closed:
         out.append(FieldProblem("call", closed, rule="call_open"))
+    elif rules.decision_from is DeadlineFrom.CUTOFF and calls.next_cutoff(call, today) is None:
+        out.append(
+            FieldProblem(
+                "call", f"call {call.code} has no cut-off left to decide at", rule="cutoffs"
+            )
+        )
     kinds = [k.value for k in rules.eligible_kinds]
     if org.kind not in kinds:
         out.append(

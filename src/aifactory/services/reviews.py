@@ -49,9 +49,9 @@ def assign(
     reviewer_email: str,
     kind: ReviewKind,
 ) -> Review:
+    proposal = proposals.get_proposal(session, principal, proposal_id)  # 404 before 403
     if not principal.is_operator:
         raise Forbidden("only operators assign reviewers")
-    proposal = proposals.get_proposal(session, principal, proposal_id)
     state = ProposalState(proposal.state)
     if state not in (ProposalState.TECHNICAL_REVIEW, ProposalState.PEER_REVIEW):
         raise Conflict(f"proposal {proposal.reference or proposal.id} is {state.value}")
@@ -129,6 +129,12 @@ def submit(
     assert proposal is not None
     if proposal.org_id in principal.orgs:
         raise Forbidden("a reviewer cannot review their own organisation's proposal")
+    reviewer = session.get(User, principal.user_id)
+    org = session.get(Organisation, proposal.org_id)
+    assert reviewer is not None and org is not None
+    why = conflict_of(session, reviewer, org)  # a conflict declared after the assignment
+    if why:
+        raise Forbidden(f"conflict of interest: {why}")
     kind = ReviewKind(review.kind)
     if kind is ReviewKind.TECHNICAL and passed is None:
         raise Invalid.one(
@@ -153,19 +159,34 @@ def submit(
         org_id=proposal.org_id,
         data={"proposal_id": proposal.id, "kind": kind.value, "passed": passed, "score": score},
     )
-    if (
-        kind is ReviewKind.TECHNICAL
-        and ProposalState(proposal.state) is ProposalState.TECHNICAL_REVIEW
-    ):
-        call = calls.get_call(session, proposal.call_id)
+    call = calls.get_call(session, proposal.call_id)
+    rules = calls.rules_of(call)
+    state = ProposalState(proposal.state)
+    if kind is ReviewKind.TECHNICAL and state is ProposalState.TECHNICAL_REVIEW:
         if passed:
             proposals.technical_passed(
                 session, catalog, proposal, call, principal.user_id, comments or "passed", now
             )
+        elif rules.operator_decision:
+            # Peer-reviewed modes: an operator decides, with the technical verdict before them.
+            proposal.reason = f"technical review did not pass: {comments}; awaiting a decision"
         else:
             proposals.reject(
                 session, proposal, principal.user_id, f"technical review: {comments}", now
             )
+    elif kind is ReviewKind.PEER:
+        scores = [
+            r.score
+            for r in proposals.reviews_of(session, proposal.id)
+            if r.kind == ReviewKind.PEER.value and r.score is not None
+        ]
+        if len(scores) >= rules.peer_reviews:
+            mean = sum(scores) / len(scores)
+            proposal.reason = (
+                f"{len(scores)} peer reviews in (mean score {mean:.1f}); awaiting a decision"
+            )
+        else:
+            proposal.reason = f"{len(scores)} of {rules.peer_reviews} peer reviews in"
     return review
 
 
