@@ -123,6 +123,7 @@ class ReviewPublic(BaseModel):
     kind: ReviewKind
     state: ReviewState
     reviewer_id: str | None = Field(description="Shown to operators and to the reviewer.")
+    reviewer_email: str | None = Field(description="Shown to operators and to the reviewer.")
     score: int | None
     passed: bool | None
     comments: str

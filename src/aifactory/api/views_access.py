@@ -8,11 +8,16 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from aifactory.api import schemas_access as s
-from aifactory.db.tables import Allocation, Call, LedgerEntry, Proposal, Review
+from aifactory.db.tables import Allocation, Call, LedgerEntry, Proposal, Review, User
 from aifactory.domain.access import AccessMode
 from aifactory.services import allocations, calls, proposals
 from aifactory.services.identity import Principal
 from aifactory.services.ids import as_utc
+
+
+def _email(session: Session, user_id: str) -> str | None:
+    user = session.get(User, user_id)
+    return user.email if user else None
 
 
 def _opt(value: datetime | None) -> datetime | None:
@@ -82,6 +87,7 @@ def review(session: Session, r: Review, principal: Principal) -> s.ReviewPublic:
             "kind": r.kind,
             "state": r.state,
             "reviewer_id": r.reviewer_id if show_reviewer else None,
+            "reviewer_email": _email(session, r.reviewer_id) if show_reviewer else None,
             "score": r.score,
             "passed": r.passed,
             "comments": r.comments,

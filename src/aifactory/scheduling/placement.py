@@ -186,7 +186,7 @@ def _budget_problem(demand: Demand, budget: Budget | None) -> tuple[str | None, 
     if chosen is not None:
         return chosen, ""
     if not budget.usable:
-        return None, budget.problem
+        return None, f"{budget.problem}; the job needs {need / 3600:g} GPU-hours"
     best = max(left for _, left in budget.usable)
     return None, (
         f"allocation has {best / 3600:g} GPU-hours left; the job needs {need / 3600:g} "

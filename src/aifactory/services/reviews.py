@@ -33,7 +33,7 @@ def conflict_of(session: Session, reviewer: User, org: Organisation) -> str | No
     declared = session.execute(
         select(ReviewerConflict.reason).where(
             ReviewerConflict.reviewer_id == reviewer.id,
-            ReviewerConflict.organisation == org.name.casefold(),
+            func.lower(ReviewerConflict.organisation) == org.name.lower(),
         )
     ).scalar_one_or_none()
     if declared is not None:
@@ -213,11 +213,11 @@ def declare_conflict(
 ) -> ReviewerConflict:
     if not principal.is_reviewer:
         raise Forbidden("only reviewers declare conflicts of interest")
-    name = organisation.strip().casefold()
+    name = organisation.strip()
     existing = session.execute(
         select(ReviewerConflict).where(
             ReviewerConflict.reviewer_id == principal.user_id,
-            func.lower(ReviewerConflict.organisation) == name,
+            func.lower(ReviewerConflict.organisation) == name.lower(),
         )
     ).scalar_one_or_none()
     if existing is not None:
