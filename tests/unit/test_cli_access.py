@@ -285,7 +285,7 @@ def test_reviewers_and_an_operator_take_a_large_scale_proposal_to_a_decision(cli
     out = cli(*rob, "conflict", "declare", "Beta AI", "--reason", "I advised them").stdout
     assert out == "Declared a conflict of interest with 'Beta AI'\n"
     assert [c["organisation"] for c in cli.json(*rob, "conflicts")] == ["Beta AI"]
-    assert row(cli(*rob, "conflicts").stdout, "beta")[:3] == ["beta", "ai", "I"]
+    assert row(cli(*rob, "conflicts").stdout, "Beta")[:3] == ["Beta", "AI", "I"]
     result = cli(
         "proposal", "assign", prop, "--reviewer", "rob@example.eu", "--kind", "peer", code=1
     )
