@@ -210,7 +210,21 @@ def setup_tenant(url: str, token: str) -> str:
         project = c.post(f"{API}/projects", json={"org_id": org.json()["id"], "name": "bench"})
         if project.status_code != 201:
             raise SystemExit(f"creating the project: {project.status_code} {project.text}")
-        return str(project.json()["id"])
+        project_id = str(project.json()["id"])
+        # Jobs are placed only against an allocation: an operator's grant on this machine.
+        grant = c.post(
+            f"{API}/allocations",
+            json={
+                "project_id": project_id,
+                "partition": "local/local",
+                "gpu_hours": 1000,
+                "ends_at": "2099-01-01T00:00:00Z",
+                "reason": "benchmark",
+            },
+        )
+        if grant.status_code != 201:
+            raise SystemExit(f"granting an allocation: {grant.status_code} {grant.text}")
+        return project_id
 
 
 def job_spec(project_id: str) -> dict[str, Any]:
