@@ -246,9 +246,11 @@ class Dispatcher:
         site_id, part_id = chosen.site, chosen.partition
         assert chosen.allocation_id is not None
         with self.db.write() as session:
-            job = session.get(Job, job_id)
+            # Locked: on PostgreSQL a second dispatcher (one that lost its lease and has not
+            # noticed yet) must see this job placed, not pending, once we commit.
+            job = session.get(Job, job_id, with_for_update=True, populate_existing=True)
             if job is None or job.state != JobState.PENDING.value:
-                return _GONE  # cancelled meanwhile
+                return _GONE  # cancelled or placed meanwhile
             refused = allocations.reserve(session, chosen.allocation_id, job_id, gpu_seconds, now)
             if refused is not None:
                 job.reason = f"waiting for an allocation with hours left: {refused}"[:2000]
