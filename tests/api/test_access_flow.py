@@ -307,3 +307,43 @@ def test_every_change_is_an_audit_event(platform: Platform) -> None:
     ):
         assert action in actions, (action, actions)
     assert platform.admin.get("/audit/verify").json()["ok"] is True
+
+
+def test_in_peer_review_a_proposal_can_be_rejected_or_withdrawn_and_open_reviews_cancel(
+    platform: Platform,
+) -> None:
+    admin = platform.admin
+    tech = quick_user(platform, "tess", roles=("reviewer",))
+    peer = quick_user(platform, "pete", roles=("reviewer",))
+    ls = _call(platform, "large_scale")
+    ends = {}
+    for how in ("reject", "withdraw"):
+        user, project = _applicant(platform, f"ls{how}", kind="industry")
+        form = proposal_form(
+            ls["id"],
+            project["id"],
+            resources=[{"partition": "local/local", "gpu_hours": 50_001, "largest_job_gpus": 1}],
+            duration_months=3,
+        )
+        pid = user.post("/proposals", form).json()["id"]
+        review = admin.post(
+            f"/proposals/{pid}/reviewers", {"reviewer": tech.email, "kind": "technical"}
+        ).json()
+        assert tech.post(f"/reviews/{review['id']}", {"passed": True}).status_code == 200
+        peer_review = admin.post(
+            f"/proposals/{pid}/reviewers", {"reviewer": peer.email, "kind": "peer"}
+        ).json()
+        assert user.get(f"/proposals/{pid}").json()["state"] == "peer_review"
+        if how == "reject":
+            r = admin.post(f"/proposals/{pid}/decision", {"decision": "reject", "reason": "weak"})
+        else:
+            r = user.post(f"/proposals/{pid}/withdraw")
+        assert r.status_code == 200, r.text
+        ends[how] = r.json()
+        # The review still open is cancelled: it can no longer be submitted.
+        (open_review,) = [x for x in peer.get("/reviews").json() if x["id"] == peer_review["id"]]
+        assert open_review["state"] == "cancelled"
+        assert peer.post(f"/reviews/{peer_review['id']}", {"score": 3}).status_code == 409
+    assert _states(ends["reject"])[-2:] == ["peer_review", "rejected"]
+    assert _states(ends["withdraw"])[-2:] == ["peer_review", "withdrawn"]
+    assert ends["reject"]["allocation_ids"] == ends["withdraw"]["allocation_ids"] == []

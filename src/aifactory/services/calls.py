@@ -207,6 +207,14 @@ def default_cutoffs(mode: AccessMode, start: date, months: int = 12) -> list[dat
     return [d for d in days if d > start][: 2 * months]
 
 
+_MODE_TITLES = {
+    AccessMode.PLAYGROUND: "Playground",
+    AccessMode.FAST_LANE: "Fast Lane",
+    AccessMode.LARGE_SCALE: "Large Scale",
+    AccessMode.AI_FOR_SCIENCE: "AI for Science",
+}
+
+
 def default_call_specs(catalog: Catalog, today: date) -> list[CallSpec]:
     """The embedded default: one call of each mode on this machine's partitions, so that a new
     user can apply at once."""
@@ -217,7 +225,7 @@ def default_call_specs(catalog: Catalog, today: date) -> list[CallSpec]:
     for mode in AccessMode:
         specs.append(
             CallSpec(
-                title=f"{mode.value.replace('_', ' ').title()} on this machine",
+                title=f"{_MODE_TITLES[mode]} on this machine",
                 mode=mode,
                 partitions=local,
                 opens_on=today,

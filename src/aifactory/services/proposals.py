@@ -21,6 +21,7 @@ from aifactory.domain.access import (
     ReviewState,
     TechnicalCheck,
     check_proposal_transition,
+    check_review_transition,
 )
 from aifactory.domain.access_forms import CallRules, ProposalForm
 from aifactory.domain.catalog import Catalog
@@ -448,6 +449,7 @@ def withdraw(session: Session, principal: Principal, proposal_id: str) -> Propos
 def _cancel_reviews(session: Session, proposal_id: str) -> None:
     for review in reviews_of(session, proposal_id):
         if review.state == ReviewState.REQUESTED.value:
+            check_review_transition(ReviewState.REQUESTED, ReviewState.CANCELLED)
             review.state = ReviewState.CANCELLED.value
 
 
