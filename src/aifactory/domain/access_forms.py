@@ -24,7 +24,13 @@ from pydantic import (
 from aifactory.domain.access import AccessMode, DeadlineFrom, Sector, TechnicalCheck, WorkType
 from aifactory.domain.identity import OrgKind
 from aifactory.domain.jobspec import JsonInt
-from aifactory.domain.names import document_name, document_non_blank, name_problem
+from aifactory.domain.names import (
+    document_email,
+    document_name,
+    document_non_blank,
+    email_problem,
+    name_problem,
+)
 
 PARTITION_REF = r"^[a-z0-9][a-z0-9_-]*/[a-z0-9][a-z0-9_-]*$"
 PartitionRef = Annotated[
@@ -217,12 +223,21 @@ class ResourceRequest(_Strict):
 
 class Person(_Strict):
     name: str = Field(max_length=100, json_schema_extra=document_name)
-    email: str = Field(max_length=254, pattern=r"^[^@\s]+@[^@\s]+$")
+    email: str = Field(min_length=3, max_length=254, json_schema_extra=document_email)
 
     @field_validator("name")
     @classmethod
     def _name(cls, value: str) -> str:
         problem = name_problem(value)
+        if problem:
+            raise ValueError(problem)
+        return value
+
+    @field_validator("email")
+    @classmethod
+    def _email(cls, value: str) -> str:
+        # The same rule as a user's e-mail; its schema pattern is proven equal to it.
+        problem = email_problem(value)
         if problem:
             raise ValueError(problem)
         return value
