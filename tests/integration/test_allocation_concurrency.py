@@ -21,7 +21,15 @@ from hypothesis import strategies as st
 from sqlalchemy import func, select
 
 from aifactory.db.engine import Database
-from aifactory.db.tables import AuditEvent, Job, JobEvent, LedgerEntry, Organisation, Project
+from aifactory.db.tables import (
+    Allocation,
+    AuditEvent,
+    Job,
+    JobEvent,
+    LedgerEntry,
+    Organisation,
+    Project,
+)
 from aifactory.domain.catalog import ExecutorKind
 from aifactory.domain.execution import Executor, Tracked
 from aifactory.domain.identity import PlatformRole
@@ -319,14 +327,18 @@ def test_ledger_sequences_keep_balance_sum_and_never_overspend(
     org_id, project_id = org.id, project.id
 
     def balance_and_sum(alloc_id: str) -> tuple[int, int]:
+        """The balance placement reads (kept on the allocation row) and the ledger's sum."""
         with db.read() as session:
             t = allocations.totals(session, [alloc_id])[alloc_id]
+            stored = session.get(Allocation, alloc_id)
+            assert stored is not None
             rows = session.execute(
                 select(func.sum(LedgerEntry.gpu_seconds)).where(
                     LedgerEntry.allocation_id == alloc_id
                 )
             ).scalar_one()
-            return t.balance, int(rows or 0)
+            assert t.balance == int(rows or 0)
+            return stored.balance_gpu_seconds, int(rows or 0)
 
     @settings(max_examples=25, deadline=None)
     @given(ops=_ops, first_hours=st.integers(1, 4))

@@ -275,6 +275,9 @@ class Allocation(Base):
     partition_id: Mapped[str] = mapped_column(String(64))
     mode: Mapped[str | None] = mapped_column(String(20))
     granted_gpu_seconds: Mapped[int] = mapped_column(BigInteger)
+    # The sum of the ledger, kept in step by every ledger insert (same transaction), so that
+    # placing a job reads one row instead of summing a ledger that grows with every job.
+    balance_gpu_seconds: Mapped[int] = mapped_column(BigInteger, default=0)
     starts_at: Mapped[datetime] = _ts()
     ends_at: Mapped[datetime] = _ts()
     inference_share_max: Mapped[float | None] = mapped_column(Float)

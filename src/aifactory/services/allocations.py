@@ -93,12 +93,12 @@ def inference_share(t: Totals) -> float | None:
     return t.inference_used / given if given > 0 else None
 
 
-def state_of(alloc: Allocation, t: Totals, now: datetime) -> AllocationState:
+def state_of(alloc: Allocation, now: datetime) -> AllocationState:
     if now < as_utc(alloc.starts_at):
         return AllocationState.SCHEDULED
     if now >= as_utc(alloc.ends_at):
         return AllocationState.ENDED
-    if t.balance <= 0:
+    if alloc.balance_gpu_seconds <= 0:
         return AllocationState.EXHAUSTED
     return AllocationState.ACTIVE
 
@@ -116,6 +116,13 @@ def _entry(
     work: str | None = None,
     at: datetime | None = None,
 ) -> None:
+    """Append one ledger row and move the allocation's balance by the same amount."""
+    allocs = table(Allocation)
+    session.execute(
+        allocs.update()
+        .where(allocs.c.id == alloc_id)
+        .values(balance_gpu_seconds=allocs.c.balance_gpu_seconds + gpu_seconds)
+    )
     session.execute(
         table(LedgerEntry).insert(),
         {
@@ -159,6 +166,7 @@ def grant(
         partition_id=partition_id,
         mode=mode,
         granted_gpu_seconds=gpu_hours * GPU_HOUR,
+        balance_gpu_seconds=0,  # the grant below is the first movement
         starts_at=starts_at,
         ends_at=ends_at,
         inference_share_max=inference_share_max,
@@ -168,6 +176,7 @@ def grant(
     session.add(alloc)
     session.flush()
     _entry(session, alloc.id, LedgerKind.GRANT, gpu_hours * GPU_HOUR, actor=actor, reason=reason)
+    session.refresh(alloc)
     audit.append(
         session,
         actor=actor,
@@ -244,7 +253,6 @@ def budgets(
     allocs = list(
         session.execute(select(Allocation).where(Allocation.project_id.in_(ids))).scalars()
     )
-    sums = totals(session, (a.id for a in allocs))
     grouped: dict[tuple[str, PartitionKey], list[Allocation]] = defaultdict(list)
     for a in allocs:
         grouped[(a.project_id, (a.site_id, a.partition_id))].append(a)
@@ -252,17 +260,17 @@ def budgets(
     for (project_id, key), group in grouped.items():
         group.sort(key=lambda a: (as_utc(a.ends_at), a.id))
         usable = tuple(
-            (a.id, sums[a.id].balance)
+            (a.id, a.balance_gpu_seconds)
             for a in group
-            if state_of(a, sums[a.id], now) is AllocationState.ACTIVE
+            if state_of(a, now) is AllocationState.ACTIVE
         )
-        out[project_id][key] = Budget(usable, "" if usable else _why_none(group, sums, now))
+        out[project_id][key] = Budget(usable, "" if usable else _why_none(group, now))
     return out
 
 
-def _why_none(group: list[Allocation], sums: dict[str, Totals], now: datetime) -> str:
+def _why_none(group: list[Allocation], now: datetime) -> str:
     for a in group:
-        state = state_of(a, sums[a.id], now)
+        state = state_of(a, now)
         if state is AllocationState.EXHAUSTED:
             return (
                 f"allocation {a.id} is exhausted (0 of {hours(a.granted_gpu_seconds):g} "
@@ -275,21 +283,29 @@ def _why_none(group: list[Allocation], sums: dict[str, Totals], now: datetime) -
     return f"allocation {last.id} ended on {as_utc(last.ends_at):%Y-%m-%d}"
 
 
+def _locked(session: Session, alloc_id: str) -> Allocation | None:
+    """The allocation row, locked for this transaction and read fresh."""
+    return session.execute(
+        select(Allocation)
+        .where(Allocation.id == alloc_id)
+        .with_for_update()
+        .execution_options(populate_existing=True)
+    ).scalar_one_or_none()
+
+
 def reserve(session: Session, alloc_id: str, job_id: str, need: int, now: datetime) -> str | None:
     """Reserve ``need`` GPU-seconds for a job being placed, inside the placing transaction.
     The allocation row is locked first (FOR UPDATE on PostgreSQL; SQLite's write transaction
     is already exclusive), so concurrent placements cannot both spend the last hours.
     Returns None when reserved, else the reason."""
-    alloc = session.execute(
-        select(Allocation).where(Allocation.id == alloc_id).with_for_update()
-    ).scalar_one_or_none()
+    alloc = _locked(session, alloc_id)
     if alloc is None:
         return f"allocation {alloc_id} no longer exists"
-    t = totals(session, [alloc_id])[alloc_id]
-    state = state_of(alloc, t, now)
-    if state is not AllocationState.ACTIVE or t.balance < need:
+    state = state_of(alloc, now)
+    balance = alloc.balance_gpu_seconds
+    if state is not AllocationState.ACTIVE or balance < need:
         return (
-            f"allocation {alloc_id} has {hours(max(t.balance, 0)):g} GPU-hours left "
+            f"allocation {alloc_id} has {hours(max(balance, 0)):g} GPU-hours left "
             f"({state.value}); the job needs {hours(need):g}"
         )
     _entry(
@@ -369,11 +385,12 @@ def ledger(session: Session, alloc_id: str) -> list[LedgerEntry]:
 def adjust(
     session: Session, principal: Principal, alloc_id: str, *, gpu_seconds: int, reason: str
 ) -> Allocation:
-    alloc = get_allocation(session, principal, alloc_id)  # 404 before 403
+    get_allocation(session, principal, alloc_id)  # 404 before 403
     if not principal.is_operator:
         raise Forbidden("only operators adjust allocations")
-    session.execute(select(Allocation.id).where(Allocation.id == alloc_id).with_for_update())
-    balance = totals(session, [alloc_id])[alloc_id].balance
+    alloc = _locked(session, alloc_id)
+    assert alloc is not None
+    balance = alloc.balance_gpu_seconds
     if balance + gpu_seconds < 0:
         raise Invalid.one(
             "gpu_hours",
@@ -397,6 +414,7 @@ def adjust(
         org_id=alloc.org_id,
         data={"gpu_seconds": gpu_seconds, "reason": reason},
     )
+    session.refresh(alloc)
     return alloc
 
 
@@ -405,8 +423,9 @@ def expire(session: Session, alloc: Allocation, now: datetime) -> int:
     settlement). Returns the GPU-seconds written off."""
     if now < as_utc(alloc.ends_at):
         return 0
-    session.execute(select(Allocation.id).where(Allocation.id == alloc.id).with_for_update())
-    balance = totals(session, [alloc.id])[alloc.id].balance
+    locked = _locked(session, alloc.id)
+    assert locked is not None
+    balance = locked.balance_gpu_seconds
     if balance <= 0:
         return 0
     _entry(

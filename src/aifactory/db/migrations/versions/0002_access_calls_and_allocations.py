@@ -130,6 +130,7 @@ def upgrade() -> None:
         sa.Column("partition_id", sa.String(length=64), nullable=False),
         sa.Column("mode", sa.String(length=20), nullable=True),
         sa.Column("granted_gpu_seconds", sa.BigInteger(), nullable=False),
+        sa.Column("balance_gpu_seconds", sa.BigInteger(), nullable=False),
         sa.Column("starts_at", sa.DateTime(timezone=True), nullable=False),
         sa.Column("ends_at", sa.DateTime(timezone=True), nullable=False),
         sa.Column("inference_share_max", sa.Float(), nullable=True),
