@@ -1,8 +1,9 @@
 """Allocations and their ledger: GPU-hours on one partition for a period.
 
 Every movement is a ledger row (grant, reservation, settlement, adjustment, expiry); the
-balance is always their sum, never a stored figure. Amounts are GPU-seconds (integers), so
-usage adds up to the second.
+balance is always their sum. The allocation row carries that sum (``balance_gpu_seconds``),
+moved by :func:`_entry` in the same transaction as each row, so placement reads one row.
+Amounts are GPU-seconds (integers), so usage adds up to the second.
 """
 
 from __future__ import annotations
