@@ -19,21 +19,12 @@ from aifactory.domain.access import (
 )
 from aifactory.domain.access_forms import PartitionRef, ProposalForm
 from aifactory.domain.jobspec import JsonInt
-from aifactory.domain.names import document_non_blank
-
-
-def _not_blank(value: str) -> str:
-    if not value.strip():
-        raise ValueError("must not be empty")
-    if "\x00" in value:
-        raise ValueError("must not contain NUL characters")
-    return value
-
+from aifactory.domain.names import checked_text, document_non_blank
 
 Reason = Annotated[
     str,
     Field(min_length=1, max_length=2000, json_schema_extra=document_non_blank),
-    AfterValidator(_not_blank),
+    AfterValidator(checked_text),
 ]
 
 
@@ -160,7 +151,7 @@ class ConflictCreate(Strict):
     organisation: Annotated[
         str,
         Field(min_length=1, max_length=200, json_schema_extra=document_non_blank),
-        AfterValidator(_not_blank),
+        AfterValidator(checked_text),
     ] = Field(description="The organisation's name, as it registered.")
     reason: Reason
 

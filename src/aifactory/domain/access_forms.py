@@ -25,11 +25,12 @@ from aifactory.domain.access import AccessMode, DeadlineFrom, Sector, TechnicalC
 from aifactory.domain.identity import OrgKind
 from aifactory.domain.jobspec import JsonInt
 from aifactory.domain.names import (
+    checked_name,
+    checked_text,
     document_email,
     document_name,
     document_non_blank,
     email_problem,
-    name_problem,
 )
 
 PARTITION_REF = r"^[a-z0-9][a-z0-9_-]*/[a-z0-9][a-z0-9_-]*$"
@@ -38,27 +39,22 @@ PartitionRef = Annotated[
 ]
 
 
-def _not_blank(value: str) -> str:
-    if not value.strip():
-        raise ValueError("must not be empty")
-    if "\x00" in value:
-        raise ValueError("must not contain NUL characters")
-    return value
-
-
+Title = Annotated[
+    str, Field(max_length=200, json_schema_extra=document_name), AfterValidator(checked_name)
+]
 Text = Annotated[
     str,
     Field(min_length=1, max_length=10_000, json_schema_extra=document_non_blank),
-    AfterValidator(_not_blank),
+    AfterValidator(checked_text),
 ]
 ShortText = Annotated[
     str,
     Field(min_length=1, max_length=500, json_schema_extra=document_non_blank),
-    AfterValidator(_not_blank),
+    AfterValidator(checked_text),
 ]
 
 
-def _iso_date(value: object) -> object:
+def iso_date(value: object) -> object:
     """Dates as YYYY-MM-DD only: pydantic would otherwise read a number as a day since 1970."""
     if isinstance(value, str):
         if len(value) != 10:
@@ -69,7 +65,7 @@ def _iso_date(value: object) -> object:
     raise ValueError("a date is a string YYYY-MM-DD")
 
 
-Day = Annotated[date, BeforeValidator(_iso_date)]
+Day = Annotated[date, BeforeValidator(iso_date)]
 
 
 def _unique(schema: dict[str, Any]) -> None:
@@ -177,7 +173,7 @@ class CallSpec(_Strict):
     """``aif call open FILE``: a call of one mode on chosen partitions. ``rules`` may give only
     the fields that differ from the mode's defaults."""
 
-    title: str = Field(max_length=200, json_schema_extra=document_name)
+    title: Title
     mode: AccessMode
     code: Annotated[str, Field(pattern=r"^[0-9]{4}[A-Z]{2}[0-9]{2}$")] | None = Field(
         default=None, description="Reference code, e.g. 2026PG01; generated when absent."
@@ -189,14 +185,6 @@ class CallSpec(_Strict):
     rules: CallRulesOverride = Field(
         default_factory=CallRulesOverride, description="What differs from the mode's defaults."
     )
-
-    @field_validator("title")
-    @classmethod
-    def _title(cls, value: str) -> str:
-        problem = name_problem(value)
-        if problem:
-            raise ValueError(problem)
-        return value
 
     @field_validator("partitions")
     @classmethod
@@ -222,16 +210,10 @@ class ResourceRequest(_Strict):
 
 
 class Person(_Strict):
-    name: str = Field(max_length=100, json_schema_extra=document_name)
+    name: Annotated[
+        str, Field(max_length=100, json_schema_extra=document_name), AfterValidator(checked_name)
+    ]
     email: str = Field(min_length=3, max_length=254, json_schema_extra=document_email)
-
-    @field_validator("name")
-    @classmethod
-    def _name(cls, value: str) -> str:
-        problem = name_problem(value)
-        if problem:
-            raise ValueError(problem)
-        return value
 
     @field_validator("email")
     @classmethod
@@ -272,7 +254,7 @@ class ProposalForm(_Strict):
 
     call: str = Field(max_length=64, description="Call id.")
     project: str = Field(max_length=64, description="Project id; the allocation is its.")
-    title: str = Field(max_length=200, json_schema_extra=document_name)
+    title: Title
     abstract: Text
     principal_investigator: Person
     team: list[Person] = Field(default_factory=list, max_length=100)
@@ -288,14 +270,6 @@ class ProposalForm(_Strict):
     eu_project: ShortText | None = Field(
         default=None, description="Horizon Europe or Digital Europe project (grant number)."
     )
-
-    @field_validator("title")
-    @classmethod
-    def _title(cls, value: str) -> str:
-        problem = name_problem(value)
-        if problem:
-            raise ValueError(problem)
-        return value
 
     @field_validator("resources")
     @classmethod

@@ -122,3 +122,20 @@ def email_problem(value: str) -> str | None:
 
 def document_email(schema: dict[str, Any]) -> None:
     schema["pattern"] = email_pattern()
+
+
+def checked_name(value: str) -> str:
+    """A pydantic validator for a name: the rules of :func:`name_problem`."""
+    problem = name_problem(value)
+    if problem:
+        raise ValueError(problem)
+    return value
+
+
+def checked_text(value: str) -> str:
+    """A pydantic validator for free text that must say something: not blank, no NUL."""
+    if not value.strip():
+        raise ValueError("must not be empty")
+    if "\x00" in value:
+        raise ValueError("must not contain NUL characters")
+    return value

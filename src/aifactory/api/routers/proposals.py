@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-from datetime import date, timedelta
+from datetime import timedelta
 from typing import Annotated
 
 from fastapi import APIRouter, Query, status
-from pydantic import BeforeValidator
 
 from aifactory.api import views_access as v
 from aifactory.api.deps import Caller, Rt
@@ -18,22 +17,11 @@ from aifactory.api.schemas_access import (
     ReviewPublic,
 )
 from aifactory.domain.access import ProposalState
-from aifactory.domain.access_forms import ProposalForm
+from aifactory.domain.access_forms import Day, ProposalForm
 from aifactory.services import proposals, reviews
 from aifactory.services.ids import utcnow
 
 router = APIRouter(prefix="/proposals", tags=["proposals"])
-
-
-def iso_date(value: object) -> object:
-    """Only YYYY-MM-DD: pydantic would otherwise read a number as days since 1970."""
-    if isinstance(value, str):
-        return date.fromisoformat(value) if len(value) == 10 else _bad_date(value)
-    return value
-
-
-def _bad_date(value: str) -> None:
-    raise ValueError(f"{value!r} is not a date (YYYY-MM-DD)")
 
 
 @router.post(
@@ -74,8 +62,7 @@ def proposals_due(
     runtime: Rt,
     caller: Caller,
     until: Annotated[
-        date | None,
-        BeforeValidator(iso_date),
+        Day | None,
         Query(description="YYYY-MM-DD; default: the end of this week (Sunday)."),
     ] = None,
 ) -> list[ProposalPublic]:
