@@ -129,8 +129,21 @@ def allocation(session: Session, a: Allocation, now: datetime) -> s.AllocationPu
     return s.AllocationPublic.model_validate(_allocation_fields(session, a, now))
 
 
-def _allocation_fields(session: Session, a: Allocation, now: datetime) -> dict[str, object]:
-    t = allocations.totals(session, [a.id])[a.id]
+def allocation_list(
+    session: Session, rows: list[Allocation], now: datetime
+) -> list[s.AllocationPublic]:
+    """One ledger query for the whole list, not one per allocation."""
+    sums = allocations.totals(session, [a.id for a in rows])
+    return [
+        s.AllocationPublic.model_validate(_allocation_fields(session, a, now, sums[a.id]))
+        for a in rows
+    ]
+
+
+def _allocation_fields(
+    session: Session, a: Allocation, now: datetime, t: allocations.Totals | None = None
+) -> dict[str, object]:
+    t = t or allocations.totals(session, [a.id])[a.id]
     reference = None
     if a.proposal_id:
         p = session.get(Proposal, a.proposal_id)

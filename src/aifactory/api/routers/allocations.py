@@ -34,7 +34,7 @@ def list_allocations(
     now = utcnow()
     with runtime.db.read() as session:
         rows = allocations.list_allocations(session, caller, project_id=project_id, org_id=org_id)
-        return [v.allocation(session, a, now) for a in rows]
+        return v.allocation_list(session, rows, now)
 
 
 @router.post(
