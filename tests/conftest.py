@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from hypothesis import settings as hypothesis_settings
 from fastapi.testclient import TestClient
 
 from aifactory.api.app import create_app
@@ -29,6 +30,11 @@ from aifactory.services.runtime import Runtime
 from aifactory.settings import Settings, load_settings
 
 pytest_plugins = ["tests.mailbox"]
+
+# Hypothesis' per-example deadline measures the machine, not the code: on a loaded 2-core CI
+# runner a first example (imports, compiled patterns) can take 400 ms. Correctness only.
+hypothesis_settings.register_profile("aifactory", deadline=None)
+hypothesis_settings.load_profile("aifactory")
 
 PG_ADMIN_URL = os.environ.get(
     "AIF_TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/postgres"

@@ -57,6 +57,15 @@ class Settings(BaseSettings):
     smtp_username: str = ""
     smtp_password: SecretStr = SecretStr("")
     smtp_starttls: bool = False
+    slurm_sites: Path | None = Field(
+        default=None, description="Site connection YAML: which sites run real Slurm, and how."
+    )
+    slurm_sync_interval_s: float = Field(
+        default=5.0, gt=0, description="How often the Slurm loop asks each cluster."
+    )
+    slurm_reconcile_interval_s: float = Field(
+        default=300.0, gt=0, description="How often Slurm accounts and limits are reconciled."
+    )
 
     @model_validator(mode="after")
     def _refuse_default_secrets(self) -> Settings:

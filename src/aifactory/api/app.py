@@ -83,6 +83,7 @@ def create_app(settings: Settings, runtime: Runtime | None = None) -> FastAPI:
         audit,
     ):
         app.include_router(module.router, prefix=API_PREFIX)
+    app.include_router(sites.slurm_router, prefix=API_PREFIX)
     app.add_middleware(problems.BodyLimit, max_bytes=settings.max_body_bytes)
     problems.document_problems(app, lambda spec: _document_catalog(spec, rt.catalog))
     return app
@@ -95,6 +96,8 @@ def _document_catalog(spec: dict[str, Any], catalog: Catalog) -> None:
     accelerator["enum"] = ["any", *catalog.accelerator_models()]
     sites = schemas["Constraints"]["properties"]["sites"]["items"]
     sites["enum"] = [s.id for s in catalog.sites]
+    partitions = schemas["Constraints"]["properties"]["partitions"]["items"]
+    partitions["enum"] = sorted({p.id for _, p in catalog.partitions()})
     refs = [f"{s.id}/{p.id}" for s, p in catalog.partitions()]
     schemas["CallSpec"]["properties"]["partitions"]["items"]["enum"] = refs
     schemas["ResourceRequest"]["properties"]["partition"]["enum"] = refs

@@ -226,6 +226,10 @@ class JobPublic(BaseModel):
     updated_at: datetime
     started_at: datetime | None
     ended_at: datetime | None
+    warnings: list[str] = Field(
+        default_factory=list,
+        description="#SBATCH directives of a batch script that the platform does not read.",
+    )
 
 
 class JobDetail(JobPublic):
@@ -233,6 +237,11 @@ class JobDetail(JobPublic):
     accelerator_ids: list[int]
     history: list[JobEventPublic]
     placement: PlacementPublic | None
+    external_id: str | None = Field(
+        description="The site's handle: '<site>:<Slurm job id>' on a Slurm site."
+    )
+    node_list: str | None = Field(description="The nodes the site ran the job on.")
+    alloc_tres: str | None = Field(description="What Slurm allocated (sacct AllocTRES).")
 
 
 class LogChunk(BaseModel):
@@ -262,6 +271,13 @@ class PartitionPublic(BaseModel):
     simulated: bool = Field(description="A digital twin: it runs no code.")
 
 
+class SiteHealthPublic(BaseModel):
+    state: str = Field(description="ok, or degraded: the site's scheduler does not answer.")
+    error: str
+    since: datetime
+    checked_at: datetime
+
+
 class SitePublic(BaseModel):
     id: str
     name: str
@@ -273,6 +289,47 @@ class SitePublic(BaseModel):
     experimental: bool
     budget_eur: int | None
     partitions: list[PartitionPublic]
+    health: SiteHealthPublic | None = Field(
+        default=None, description="Whether the site's Slurm answers; None: not followed."
+    )
+
+
+class UsageRecordPublic(BaseModel):
+    job_id: str
+    site: str
+    partition: str
+    allocation_id: str | None
+    source: str = Field(description="sacct (the site's accounting), local or simulated.")
+    external_id: str | None
+    gpus: int
+    elapsed_s: int
+    gpu_seconds: int
+    alloc_tres: str | None
+    started_at: datetime | None
+    ended_at: datetime | None
+
+
+class ProjectUsage(BaseModel):
+    project_id: str
+    gpu_seconds: int
+    gpu_hours: float
+    by_partition: dict[str, int] = Field(description="'site/partition' -> GPU-seconds.")
+    records: list[UsageRecordPublic]
+
+
+class ReconcileRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    site: str | None = Field(default=None, max_length=64, description="Default: every site.")
+    dry_run: bool = Field(default=False, description="Only print the sacctmgr commands.")
+
+
+class ReconcileResult(BaseModel):
+    site: str
+    cluster: str
+    commands: list[str] = Field(description="sacctmgr commands run (or, dry run, to run).")
+    applied: bool
+    error: str
 
 
 class AuditEventPublic(BaseModel):

@@ -3,9 +3,19 @@
 from __future__ import annotations
 
 from aifactory.api import schemas as s
-from aifactory.db.tables import ApiToken, Job, JobEvent, Organisation, Project, User
+from aifactory.db.tables import (
+    ApiToken,
+    Job,
+    JobEvent,
+    Organisation,
+    Project,
+    SiteHealth,
+    UsageRecord,
+    User,
+)
 from aifactory.domain.catalog import ExecutorKind, Partition, Site
 from aifactory.domain.identity import PlatformRole
+from aifactory.domain.sbatch import ScriptError, parse_script
 from aifactory.services.ids import as_utc
 
 
@@ -67,7 +77,19 @@ def _job_fields(j: Job) -> dict[str, object]:
         "updated_at": as_utc(j.updated_at),
         "started_at": as_utc(j.started_at) if j.started_at else None,
         "ended_at": as_utc(j.ended_at) if j.ended_at else None,
+        "warnings": script_warnings(j.spec.get("script")),
     }
+
+
+def script_warnings(script: object) -> list[str]:
+    """#SBATCH directives the platform does not read (Slurm still sees them)."""
+    if not isinstance(script, str):
+        return []
+    try:
+        unsupported = parse_script(script).unsupported
+    except ScriptError:
+        return []
+    return [f"line {d.line}: #SBATCH {d.option} is not read by the platform" for d in unsupported]
 
 
 def job(j: Job) -> s.JobPublic:
@@ -82,6 +104,9 @@ def job_detail(j: Job, events: list[JobEvent]) -> s.JobDetail:
             "accelerator_ids": list(j.accelerator_ids or []),
             "history": [{"state": e.state, "at": as_utc(e.at), "reason": e.reason} for e in events],
             "placement": j.placement,
+            "external_id": j.external_id,
+            "node_list": j.node_list,
+            "alloc_tres": j.alloc_tres,
         }
     )
 
@@ -107,8 +132,16 @@ def partition(p: Partition) -> s.PartitionPublic:
     )
 
 
-def site(x: Site) -> s.SitePublic:
+def site(x: Site, health: SiteHealth | None = None) -> s.SitePublic:
     return s.SitePublic(
+        health=s.SiteHealthPublic(
+            state=health.state,
+            error=health.error,
+            since=as_utc(health.since),
+            checked_at=as_utc(health.checked_at),
+        )
+        if health is not None
+        else None,
         id=x.id,
         name=x.name,
         city=x.city,
@@ -119,4 +152,35 @@ def site(x: Site) -> s.SitePublic:
         experimental=x.experimental,
         budget_eur=x.budget_eur,
         partitions=[partition(p) for p in x.partitions],
+    )
+
+
+def project_usage(project_id: str, records: list[UsageRecord]) -> s.ProjectUsage:
+    by_partition: dict[str, int] = {}
+    for r in records:
+        key = f"{r.site_id}/{r.partition_id}"
+        by_partition[key] = by_partition.get(key, 0) + r.gpu_seconds
+    total = sum(r.gpu_seconds for r in records)
+    return s.ProjectUsage(
+        project_id=project_id,
+        gpu_seconds=total,
+        gpu_hours=round(total / 3600, 4),
+        by_partition=by_partition,
+        records=[
+            s.UsageRecordPublic(
+                job_id=r.job_id,
+                site=r.site_id,
+                partition=r.partition_id,
+                allocation_id=r.allocation_id,
+                source=r.source,
+                external_id=r.external_id,
+                gpus=r.gpus,
+                elapsed_s=r.elapsed_s,
+                gpu_seconds=r.gpu_seconds,
+                alloc_tres=r.alloc_tres,
+                started_at=as_utc(r.started_at) if r.started_at else None,
+                ended_at=as_utc(r.ended_at) if r.ended_at else None,
+            )
+            for r in records
+        ],
     )

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sys
+from pathlib import Path
 from typing import Annotated, Any
 
 import typer
@@ -11,12 +12,15 @@ from aifactory.cli import output as o
 from aifactory.cli.config import get_state
 from aifactory.cli.files import read_mapping
 from aifactory.domain.jobs import JobState
+from aifactory.domain.sbatch import ScriptError, parse_script
 
 job_app = typer.Typer(help="One job: show it.", no_args_is_help=True)
 
 
 def register(app: typer.Typer) -> None:
     app.command("submit")(submit)
+    app.command("sbatch")(sbatch)
+    app.command("usage")(usage)
     app.command("jobs")(list_jobs)
     app.command("logs")(logs)
     app.command("cancel")(cancel)
@@ -48,6 +52,79 @@ def submit(
     o.out(job["id"])
     if wait_:
         _finish(client.wait_job(job["id"]))
+
+
+def sbatch(
+    ctx: typer.Context,
+    script: Annotated[str, typer.Argument(help="An existing Slurm batch script; '-' is stdin.")],
+    project: Annotated[
+        str | None, typer.Option("--project", help="Project id (default: #SBATCH -A).")
+    ] = None,
+    name: Annotated[
+        str | None, typer.Option("--name", help="Job name (default: #SBATCH -J, else the file).")
+    ] = None,
+    simulate: Annotated[
+        bool, typer.Option("--simulate", help="May run on a digital twin (runs no code).")
+    ] = False,
+    wait_: Annotated[bool, typer.Option("--wait", help="Wait for the job to end.")] = False,
+) -> None:
+    """Submit an existing batch script: its #SBATCH lines become the job's resources and the
+    script runs unchanged. Directives the platform does not read are listed."""
+    try:
+        text = sys.stdin.read() if script == "-" else Path(script).read_text()
+    except OSError as exc:
+        o.fail(f"{script}: {exc.strerror or exc}", code=2)
+    spec: dict[str, Any] = {"script": text}
+    if project:
+        spec["project"] = project
+    if name:
+        spec["name"] = name
+    elif not _script_name(text):
+        spec["name"] = "stdin" if script == "-" else Path(script).stem[:100] or "script"
+    if simulate:
+        spec["simulate"] = True
+    client = get_state(ctx).client()
+    job = client.submit_job(spec)
+    for warning in job.get("warnings", []):
+        o.warn(warning)
+    o.out(job["id"])
+    if wait_:
+        _finish(client.wait_job(job["id"]))
+
+
+def _script_name(text: str) -> str | None:
+    try:
+        return parse_script(text).name
+    except ScriptError:
+        return None  # the server names the line and the option
+
+
+def usage(
+    ctx: typer.Context,
+    project: Annotated[str, typer.Argument(metavar="PROJECT", help="Project id.")],
+    output: o.OutputOpt = o.Format.TABLE,
+) -> None:
+    """What a project's ended jobs used (Slurm jobs: GPUs x elapsed as sacct reports them)."""
+    data = get_state(ctx).client().project_usage(project)
+    if output is o.Format.JSON:
+        o.print_json(data)
+        return
+    o.table(
+        ["JOB", "SITE/PARTITION", "SOURCE", "GPUS", "ELAPSED S", "GPU-SECONDS"],
+        [
+            [
+                r["job_id"],
+                f"{r['site']}/{r['partition']}",
+                r["source"],
+                r["gpus"],
+                r["elapsed_s"],
+                r["gpu_seconds"],
+            ]
+            for r in data["records"]
+        ],
+        title=f"Usage of {project}",
+    )
+    o.out(f"total: {data['gpu_seconds']} GPU-seconds ({data['gpu_hours']:g} GPU-hours)")
 
 
 def list_jobs(
@@ -120,6 +197,9 @@ def show(
             ["site/partition", f"{job['site']}/{job['partition']}" if job["site"] else "-"],
             ["executor", o.executor_label(job["executor"], job["simulated"])],
             ["exit code", job["exit_code"]],
+            ["site job id", job.get("external_id") or "-"],
+            ["nodes", job.get("node_list") or "-"],
+            ["allocated (TRES)", job.get("alloc_tres") or "-"],
             ["created", o.when(job["created_at"])],
             ["started", o.when(job["started_at"])],
             ["ended", o.when(job["ended_at"])],

@@ -10,7 +10,17 @@ import httpx
 import typer
 from typer.core import TyperGroup
 
-from aifactory.cli import account, admin, allocations, calls, jobs, reviews, serve, tenancy
+from aifactory.cli import (
+    account,
+    admin,
+    allocations,
+    calls,
+    jobs,
+    reviews,
+    serve,
+    slurm,
+    tenancy,
+)
 from aifactory.cli import output as o
 from aifactory.cli.config import State
 from aifactory.sdk import ApiError
@@ -73,6 +83,7 @@ jobs.register(app)
 calls.register(app)
 allocations.register(app)
 reviews.register(app)
+slurm.register(app)
 admin.register(app)
 serve.register(app)
 

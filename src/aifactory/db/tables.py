@@ -78,6 +78,10 @@ class Project(Base):
     name: Mapped[str] = mapped_column(String(100))
     description: Mapped[str] = mapped_column(Text, default="")
     created_at: Mapped[datetime] = _ts()
+    # Set by an operator: no job of the project is placed, and its Slurm accounts refuse
+    # submissions (GrpSubmitJobs=0).
+    suspended_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    suspended_reason: Mapped[str | None] = mapped_column(Text)
 
 
 class ProjectMember(Base):
@@ -136,6 +140,12 @@ class Job(Base):
     # The allocation the job draws on and the GPU-seconds reserved there when it was placed.
     allocation_id: Mapped[str | None] = mapped_column(String(32), index=True)
     reserved_gpu_seconds: Mapped[int | None] = mapped_column(BigInteger)
+    # What the site reported (Slurm: NodeList and AllocTRES), and the launch retries while the
+    # site does not answer (the job stays placed; the next try is due at next_attempt_at).
+    node_list: Mapped[str | None] = mapped_column(Text)
+    alloc_tres: Mapped[str | None] = mapped_column(Text)
+    launch_attempts: Mapped[int] = mapped_column(Integer, default=0)
+    next_attempt_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
 
 
 class JobEvent(Base):
@@ -329,3 +339,38 @@ class OutboxMail(Base):
     next_attempt_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), index=True)
     sent_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     last_error: Mapped[str | None] = mapped_column(Text)
+
+
+class UsageRecord(Base):
+    """What one job used, written once when it ends: for a Slurm job, GPUs x elapsed as sacct
+    reports them; for a local or simulated job, GPUs x the time between start and end."""
+
+    __tablename__ = "usage_records"
+    __table_args__ = (Index("ix_usage_records_project", "project_id", "site_id"),)
+    job_id: Mapped[str] = mapped_column(ForeignKey("jobs.id"), primary_key=True)
+    org_id: Mapped[str] = mapped_column(String(32), index=True)
+    project_id: Mapped[str] = mapped_column(String(32))
+    allocation_id: Mapped[str | None] = mapped_column(String(32))
+    site_id: Mapped[str] = mapped_column(String(64))
+    partition_id: Mapped[str] = mapped_column(String(64))
+    source: Mapped[str] = mapped_column(String(20))  # sacct, local, simulated
+    external_id: Mapped[str | None] = mapped_column(String(100))
+    gpus: Mapped[int] = mapped_column(Integer)
+    elapsed_s: Mapped[int] = mapped_column(BigInteger)
+    gpu_seconds: Mapped[int] = mapped_column(BigInteger)
+    alloc_tres: Mapped[str | None] = mapped_column(Text)
+    started_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    ended_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    recorded_at: Mapped[datetime] = _ts()
+
+
+class SiteHealth(Base):
+    """Whether a site's scheduler answers, as the executor loop last saw it."""
+
+    __tablename__ = "site_health"
+    site_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    state: Mapped[str] = mapped_column(String(20))  # ok, degraded
+    error: Mapped[str] = mapped_column(Text, default="")
+    since: Mapped[datetime] = _ts()
+    checked_at: Mapped[datetime] = _ts()
+    failures: Mapped[int] = mapped_column(Integer, default=0)

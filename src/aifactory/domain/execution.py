@@ -1,7 +1,7 @@
 """What services hand to executors and what executors report back.
 
 One narrow port (DESIGN.md): submit, cancel, poll in batches. Each adapter
-(local, simulated, later slurm) speaks these types only.
+(local, simulated, slurm) speaks these types only.
 """
 
 from __future__ import annotations
@@ -21,21 +21,33 @@ class LaunchRequest:
     workdir: Path
     walltime_s: int
     accelerator_ids: Sequence[int] = ()  # device indices handed to the job
-    info: Mapping[str, str] = field(default_factory=dict)  # for executors that run no code
+    info: Mapping[str, str] = field(default_factory=dict)  # site, partition, account, ...
+    script: str | None = None  # a user's batch script, run unchanged (instead of command)
+    name: str = ""
+    nodes: int = 1
+    accelerators_per_node: int = 0
+    cpus: int = 1
+    memory_gb: int = 1
 
 
 @dataclass(frozen=True)
 class Launched:
     external_id: str  # opaque to services; the executor's own handle (for local: "pid:start")
     started_at: float  # epoch seconds
+    workdir: Path | None = None  # where the job's files went, when not the requested place
 
 
 class ProcessOutcome(StrEnum):
+    QUEUED = "queued"  # accepted by the site's own scheduler, waiting there (Slurm PENDING)
     RUNNING = "running"
     COMPLETED = "completed"  # exit code 0
     FAILED = "failed"  # non-zero exit, killed by a signal, or vanished
     TIMEOUT = "timeout"  # walltime reached and killed
     CANCELLED = "cancelled"  # killed on request
+
+    @property
+    def is_final(self) -> bool:
+        return self not in (ProcessOutcome.QUEUED, ProcessOutcome.RUNNING)
 
 
 @dataclass(frozen=True)
@@ -48,12 +60,35 @@ class Tracked:
 
 
 @dataclass(frozen=True)
+class Usage:
+    """What a finished job used, as the site accounts it (Slurm: sacct's AllocTRES and
+    elapsed time)."""
+
+    gpus: int
+    elapsed_s: int
+    alloc_tres: str = ""
+
+    @property
+    def gpu_seconds(self) -> int:
+        return self.gpus * self.elapsed_s
+
+
+@dataclass(frozen=True)
 class PollResult:
     job_id: str
     outcome: ProcessOutcome
     exit_code: int | None = None
     reason: str = ""
     ended_at: float | None = None
+    started_at: float | None = None  # when the site started it, where it says so
+    nodes: str = ""
+    usage: Usage | None = None  # set on a final outcome when the site accounts usage
+
+
+class SiteUnavailable(Exception):
+    """The site's scheduler did not answer (controller or database down, SSH or HTTP
+    unreachable). Nothing is known about its jobs: try again later, never conclude they
+    ended."""
 
 
 class Executor(Protocol):
@@ -63,6 +98,9 @@ class Executor(Protocol):
 
     def cancel(self, job: Tracked) -> None: ...
 
-    def adopt(self, job_id: str, workdir: Path) -> Launched | None:
-        """The handle of a job launched by a process that died before recording it."""
+    def adopt(
+        self, job_id: str, workdir: Path, *, site: str = "", since: float = 0.0
+    ) -> Launched | None:
+        """The handle of a job launched by a process that died before recording it (at
+        ``site``, after ``since`` epoch seconds)."""
         ...

@@ -9,11 +9,20 @@ from __future__ import annotations
 import re
 from typing import Annotated, Any
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, StrictBool, field_validator
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    StrictBool,
+    field_validator,
+    model_validator,
+)
 
 from aifactory.domain.access import WorkType
 from aifactory.domain.jobs import JobStack, Objective
 from aifactory.domain.names import document_name, document_non_blank, name_problem
+from aifactory.domain.sbatch import ScriptError, parse_script
 from aifactory.domain.walltime import WALLTIME_FORMS, WALLTIME_PATTERN, parse_walltime
 
 RESERVED_ENV = ("AIF_JOB_ID", "CUDA_VISIBLE_DEVICES", "ROCR_VISIBLE_DEVICES")
@@ -97,6 +106,11 @@ class Constraints(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     sites: list[Annotated[str, Field(max_length=64)]] = Field(default_factory=list, max_length=50)
+    partitions: list[Annotated[str, Field(max_length=64)]] = Field(
+        default_factory=list,
+        max_length=50,
+        description="Partition ids (as in #SBATCH -p); empty: any.",
+    )
     countries: list[Annotated[str, Field(pattern=r"^[A-Z]{2}$")]] = Field(
         default_factory=list, max_length=50
     )
@@ -108,10 +122,21 @@ class JobSpec(BaseModel):
     name: str = Field(max_length=100, json_schema_extra=document_name)
     project: str = Field(max_length=64, description="Project id.")
     resources: Resources = Field(default_factory=Resources)
-    run: str = Field(
+    run: str | None = Field(
+        default=None,
         min_length=1,
         max_length=65_536,
-        description="Command or script (sh).",
+        description="Command or script (sh). Give run or script.",
+        json_schema_extra=document_non_blank,
+    )
+    script: str | None = Field(
+        default=None,
+        min_length=1,
+        max_length=65_536,
+        description=(
+            "An existing Slurm batch script, run unchanged; its #SBATCH lines fill the "
+            "resources, name and project not given. Give run or script."
+        ),
         json_schema_extra=document_non_blank,
     )
     env: dict[str, Annotated[str, Field(max_length=4096)]] = Field(
@@ -136,9 +161,58 @@ class JobSpec(BaseModel):
             raise ValueError(problem)
         return value
 
-    @field_validator("run")
+    @model_validator(mode="before")
     @classmethod
-    def _run(cls, value: str) -> str:
+    def _from_script(cls, data: Any) -> Any:
+        """#SBATCH directives fill what the spec leaves out (the spec's own values win)."""
+        if not isinstance(data, dict) or not isinstance(data.get("script"), str):
+            return data
+        if "\x00" in data["script"]:
+            return data  # refused by the field check, with its name
+        try:
+            parsed = parse_script(data["script"])
+        except ScriptError as exc:
+            raise ValueError(f"script: {exc}") from None
+        data = dict(data)
+        if parsed.name and "name" not in data:
+            data["name"] = parsed.name
+        if parsed.account and "project" not in data:
+            data["project"] = parsed.account
+        res = data.get("resources")
+        res = dict(res) if isinstance(res, dict) else res
+        if isinstance(res, dict) or res is None:
+            res = res or {}
+            for key, value in (
+                ("accelerator", parsed.gpu_type),
+                ("accelerators_per_node", parsed.gpus_per_node),
+                ("nodes", parsed.nodes),
+                ("cpus", parsed.cpus),
+                ("memory_gb", parsed.memory_gb),
+                ("walltime", parsed.walltime_s),
+            ):
+                if value is not None:
+                    res.setdefault(key, value)
+            if parsed.gpus_per_node is None:
+                res.setdefault("accelerators_per_node", 0)
+            data["resources"] = res
+        cons = data.get("constraints")
+        if parsed.partitions and (cons is None or isinstance(cons, dict)):
+            cons = dict(cons or {})
+            cons.setdefault("partitions", list(parsed.partitions))
+            data["constraints"] = cons
+        return data
+
+    @model_validator(mode="after")
+    def _run_or_script(self) -> JobSpec:
+        if (self.run is None) == (self.script is None):
+            raise ValueError("give exactly one of run (a command) or script (a batch script)")
+        return self
+
+    @field_validator("run", "script")
+    @classmethod
+    def _run(cls, value: str | None) -> str | None:
+        if value is None:
+            return value
         if not value.strip():
             raise ValueError("must not be empty")
         if "\x00" in value:

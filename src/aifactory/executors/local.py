@@ -124,7 +124,14 @@ class LocalExecutor:
         workdir.mkdir(parents=True, exist_ok=True)
         for stale in (RESULT_FILE, RUNNER_FILE, CANCEL_FILE, LAUNCH_FILE):
             (workdir / stale).unlink(missing_ok=True)
-        (workdir / "job.sh").write_text(request.command + "\n", encoding="utf-8")
+        if request.script is not None:
+            # A batch script runs unchanged, as sbatch would run it (its #SBATCH lines are
+            # comments to bash).
+            (workdir / "job.sbatch").write_text(request.script, encoding="utf-8")
+            job_argv = ["/bin/bash", str(workdir / "job.sbatch")]
+        else:
+            (workdir / "job.sh").write_text(request.command + "\n", encoding="utf-8")
+            job_argv = ["/bin/sh", "-c", request.command]
         argv = [
             self._python,
             "-P",  # no cwd on sys.path: nothing may shadow the runner's imports
@@ -137,9 +144,7 @@ class LocalExecutor:
             "--grace",
             str(self._grace_s),
             "--",
-            "/bin/sh",
-            "-c",
-            request.command,
+            *job_argv,
         ]
         # posix_spawn rather than Popen: the runner is deliberately never waited for, and a
         # dropped Popen of a live child warns (ResourceWarning). We reap by pid instead.
@@ -172,7 +177,9 @@ class LocalExecutor:
         )
         return Launched(external_id=f"{pid}:{ticks}", started_at=started)
 
-    def adopt(self, job_id: str, workdir: Path) -> Launched | None:
+    def adopt(
+        self, job_id: str, workdir: Path, *, site: str = "", since: float = 0.0
+    ) -> Launched | None:
         """A job an earlier process launched but died before recording: its handle, from
         ``runner.json``; None when no runner was ever started there (launch it again)."""
         info = read_json(workdir / LAUNCH_FILE) or read_json(workdir / RUNNER_FILE)

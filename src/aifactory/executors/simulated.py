@@ -32,7 +32,9 @@ class SimulatedExecutor:
         (request.workdir / "stderr.log").write_text("")
         return Launched(external_id=f"twin:{request.job_id}", started_at=now)
 
-    def adopt(self, job_id: str, workdir: Path) -> Launched | None:
+    def adopt(
+        self, job_id: str, workdir: Path, *, site: str = "", since: float = 0.0
+    ) -> Launched | None:
         if not (workdir / "twin.json").exists():
             return None
         return Launched(external_id=f"twin:{job_id}", started_at=time.time())

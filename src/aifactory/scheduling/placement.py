@@ -29,6 +29,7 @@ class Demand:
     stack: JobStack
     sites: tuple[str, ...] = ()
     countries: tuple[str, ...] = ()
+    partitions: tuple[str, ...] = ()
     objective: Objective = Objective.FASTEST
     simulate: bool = False
 
@@ -118,6 +119,8 @@ def _hard_filter(demand: Demand, site: Site, part: Partition) -> str | None:
     """The first hard filter the partition fails, as a sentence; None when it passes."""
     if demand.sites and site.id not in demand.sites:
         return f"excluded by the job's site constraint ({', '.join(demand.sites)})"
+    if demand.partitions and part.id not in demand.partitions:
+        return f"excluded by the job's partition constraint ({', '.join(demand.partitions)})"
     if demand.countries and site.country not in demand.countries:
         return f"site is in {site.country}; the job may run only in {', '.join(demand.countries)}"
     if not site.is_operational:

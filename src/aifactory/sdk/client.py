@@ -208,6 +208,15 @@ class Client:
         result: JSON = self._get(f"/sites/{_seg(site_id)}")
         return result
 
+    def reconcile_slurm(self, site: str | None = None, *, dry_run: bool = False) -> list[JSON]:
+        """Reconcile Slurm accounts and limits (operators); the sacctmgr commands per site."""
+        result: list[JSON] = self._post("/slurm/reconcile", {"site": site, "dry_run": dry_run})
+        return result
+
+    def project_usage(self, project_id: str) -> JSON:
+        result: JSON = self._get(f"/projects/{_seg(project_id)}/usage")
+        return result
+
     # -- organisations and projects ------------------------------------------------------
     def create_org(self, name: str, kind: str, country: str, registration_id: str) -> JSON:
         body = {"name": name, "kind": kind, "country": country, "registration_id": registration_id}

@@ -322,9 +322,9 @@ def reserve(session: Session, alloc_id: str, job_id: str, need: int, now: dateti
     return None
 
 
-def settle(session: Session, job: Job, at: datetime) -> None:
+def settle(session: Session, job: Job, at: datetime, used_gpu_seconds: int | None = None) -> None:
     """When a job with a reservation ends: record its actual use and return the unused part
-    (GPUs x the time it ran, never more than was reserved)."""
+    (GPUs x the time it ran, or what the site accounted; never more than was reserved)."""
     if job.allocation_id is None or job.reserved_gpu_seconds is None:
         return
     spec: dict[str, Any] = job.spec
@@ -333,7 +333,11 @@ def settle(session: Session, job: Job, at: datetime) -> None:
     ran = 0
     if job.started_at is not None:
         ran = max(0, int((at - as_utc(job.started_at)).total_seconds()))
-    used = min(gpus * ran, job.reserved_gpu_seconds)
+    if used_gpu_seconds is not None:
+        ran = used_gpu_seconds // gpus if gpus else 0
+    used = min(
+        gpus * ran if used_gpu_seconds is None else used_gpu_seconds, job.reserved_gpu_seconds
+    )
     _entry(
         session,
         job.allocation_id,

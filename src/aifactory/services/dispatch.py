@@ -3,9 +3,10 @@ difference; safe to run twice and to crash at any line ("compute, then act")."""
 
 from __future__ import annotations
 
+import contextlib
 import logging
 from collections import defaultdict
-from collections.abc import Mapping
+from collections.abc import Callable, Collection, Mapping
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from pathlib import Path
@@ -20,7 +21,7 @@ from aifactory.domain.execution import (
     Executor,
     LaunchRequest,
     PollResult,
-    ProcessOutcome,
+    SiteUnavailable,
     Tracked,
 )
 from aifactory.domain.jobs import JobState
@@ -35,19 +36,14 @@ from aifactory.scheduling.placement import (
     place,
     summarise,
 )
-from aifactory.services import allocations, audit
+from aifactory.services import allocations, audit, slurm_sites
 from aifactory.services.ids import as_utc, utcnow
+from aifactory.services.job_results import apply_result
 from aifactory.services.jobs import demand_of, job_workdir, transition
 
 log = logging.getLogger(__name__)
 
 ACTIVE = (JobState.PLACED.value, JobState.SUBMITTED.value, JobState.RUNNING.value)
-_OUTCOME_STATE = {
-    ProcessOutcome.COMPLETED: JobState.COMPLETED,
-    ProcessOutcome.FAILED: JobState.FAILED,
-    ProcessOutcome.TIMEOUT: JobState.TIMEOUT,
-    ProcessOutcome.CANCELLED: JobState.CANCELLED,
-}
 
 
 @dataclass
@@ -100,12 +96,16 @@ class Dispatcher:
         jobs_dir: Path,
         *,
         batch: int = 500,
+        before_launch: Callable[[str, str], None] | None = None,
     ) -> None:
         self.db = db
         self.catalog = catalog
         self.executors = executors
         self.jobs_dir = jobs_dir
         self.batch = batch
+        # Called with (site, allocation id) before a job is handed to a Slurm site, so the
+        # allocation's account exists there first.
+        self.before_launch = before_launch
         self._partitions = {(s.id, p.id): p for s, p in catalog.partitions()}
 
     # -- step 1: what is in use ------------------------------------------------------------
@@ -130,18 +130,25 @@ class Dispatcher:
             u.releases.append(((start - now).total_seconds() + int(res["walltime"]), n, c))
         return use
 
-    def _loads(self, use: Mapping[PartitionKey, _PartitionUse]) -> dict[PartitionKey, Load]:
+    def _loads(
+        self, use: Mapping[PartitionKey, _PartitionUse], degraded: Mapping[str, str]
+    ) -> dict[PartitionKey, Load]:
         loads = {}
         for key, part in self._partitions.items():
             u = use.get(key)
-            healthy = part.executor in self.executors
+            healthy = part.executor in self.executors and key[0] not in degraded
+            why = (
+                f"site degraded: {degraded[key[0]]}"[:300]
+                if key[0] in degraded
+                else f"no {part.executor.value} executor configured"
+            )
             # Only this machine's CPUs are ours to count; a Slurm site counts its own.
             cpus = part.cpus_per_node * part.nodes - (u.used_cpus if u else 0)
             loads[key] = Load(
                 free_accelerators=part.total_accelerators - (u.used if u else 0),
                 releases=tuple(u.releases) if u else (),
                 healthy=healthy,
-                health_reason="" if healthy else f"no {part.executor.value} executor configured",
+                health_reason="" if healthy else why,
                 free_cpus=cpus if part.executor is ExecutorKind.LOCAL else None,
             )
         return loads
@@ -150,6 +157,7 @@ class Dispatcher:
     def dispatch_once(self) -> int:
         """Place pending jobs that can start now and hand them to their executors."""
         now = utcnow()
+        launched = self._retry_due(now)
         with self.db.read() as session:
             pending = list(
                 session.execute(
@@ -160,11 +168,11 @@ class Dispatcher:
                 ).all()
             )
             if not pending:
-                return 0
+                return launched
             use = self._usage(session, now)
             budgets = allocations.budgets(session, (p for _, p, _, _ in pending), now)
-        loads = self._loads(use)
-        launched = 0
+            degraded = slurm_sites.degraded_sites(session)
+        loads = self._loads(use, degraded)
         holds: list[tuple[str, str, tuple[Candidate, ...] | None]] = []
         # Placement is pure: jobs asking for the same thing get the same answer until a
         # placement changes the loads (a queue of identical jobs costs one evaluation).
@@ -187,7 +195,12 @@ class Dispatcher:
             part = self._partitions[key]
             need = spec.resources.total_accelerators
             u = use[key]
-            ids = [i for i in range(part.total_accelerators) if i not in u.used_ids][:need]
+            # Device indices matter where the platform runs the job; a Slurm site binds its own.
+            ids = (
+                []
+                if part.executor is ExecutorKind.SLURM
+                else [i for i in range(part.total_accelerators) if i not in u.used_ids][:need]
+            )
             assert chosen.allocation_id is not None
             gpu_seconds = need * spec.resources.walltime_s
             refused = self._mark_placed(
@@ -293,22 +306,46 @@ class Dispatcher:
                 job.site_id or "",
                 job.partition_id or "",
             )
+            allocation_id, attempts = job.allocation_id or "", job.launch_attempts or 0
+            placed_at = as_utc(job.updated_at).timestamp()
         executor = self.executors[kind]
+        res = spec.resources
+        accelerator = (
+            self._partitions[(site, part)].accelerator if (site, part) in self._partitions else ""
+        )
         request = LaunchRequest(
             job_id=job_id,
-            command=spec.run,
+            command=spec.run or "",
             env=dict(spec.env),
             workdir=workdir,
-            walltime_s=spec.resources.walltime_s,
+            walltime_s=res.walltime_s,
             accelerator_ids=ids,
-            info={"site": site, "partition": part},
+            info={
+                "site": site,
+                "partition": part,
+                "account": allocation_id,
+                "accelerator": accelerator,
+            },
+            script=spec.script,
+            name=spec.name,
+            nodes=res.nodes,
+            accelerators_per_node=res.accelerators_per_node,
+            cpus=res.cpus,
+            memory_gb=res.memory_gb,
         )
         try:
+            if kind is ExecutorKind.SLURM and self.before_launch is not None:
+                self.before_launch(site, allocation_id)
             # After a crash between launch and its commit the job may already run: adopt it
             # rather than start it twice.
-            launched = (executor.adopt(job_id, workdir) if adopt else None) or executor.launch(
-                request
-            )
+            launched = (
+                executor.adopt(job_id, workdir, site=site, since=placed_at - 60) if adopt else None
+            ) or executor.launch(request)
+        except SiteUnavailable as exc:
+            # The site did not answer: the job keeps its place and is tried again later (and
+            # looked for first, in case the submission got through before the error).
+            self._retry_later(job_id, site, attempts + 1, str(exc))
+            return False
         except Exception as exc:  # the executor's own failure becomes the job's reason
             log.exception("launch of %s failed", job_id)
             with self.db.write() as session:
@@ -320,16 +357,48 @@ class Dispatcher:
             job = session.get(Job, job_id)
             assert job is not None
             job.external_id = launched.external_id
+            if launched.workdir is not None:
+                job.workdir = str(launched.workdir)
             if job.state == JobState.PLACED.value:
                 job.started_at = datetime.fromtimestamp(launched.started_at, UTC)
+                job.next_attempt_at = None
                 transition(session, job, JobState.SUBMITTED, f"handed to the {kind.value} executor")
                 return True
         # Cancelled between placement and launch: stop what was just started.
         executor.cancel(Tracked(job_id, launched.external_id, workdir))
         return False
 
+    def _retry_later(self, job_id: str, site: str, attempts: int, error: str) -> None:
+        now = utcnow()
+        due = now + slurm_sites.retry_delay(attempts)
+        with self.db.write() as session:
+            job = session.get(Job, job_id)
+            if job is None or job.state != JobState.PLACED.value:
+                return
+            job.launch_attempts = attempts
+            job.next_attempt_at = due
+            job.reason = (
+                f"waiting for site {site} to answer (attempt {attempts}, next at "
+                f"{due:%H:%M:%S} UTC): {error}"
+            )[:2000]
+        slurm_sites.record_health(self.db, {site: error}, now)
+
+    def _retry_due(self, now: datetime) -> int:
+        """Submissions whose site did not answer, once their next try is due."""
+        with self.db.read() as session:
+            rows = session.execute(
+                select(Job.id, Job.spec).where(
+                    Job.state == JobState.PLACED.value,
+                    Job.next_attempt_at.is_not(None),
+                    Job.next_attempt_at <= now,
+                )
+            ).all()
+        return sum(
+            self._launch(job_id, JobSpec.model_validate(spec), adopt=True) for job_id, spec in rows
+        )
+
     # -- step 3: follow what runs ----------------------------------------------------------
-    def poll_once(self) -> int:
+    def poll_once(self, kinds: Collection[ExecutorKind] | None = None) -> int:
         """Ask each executor, in one batch, about every job it runs; apply what changed."""
         with self.db.read() as session:
             rows = session.execute(
@@ -341,40 +410,31 @@ class Dispatcher:
         for job_id, kind, external_id, workdir, cancel_requested in rows:
             if kind is None or external_id is None or workdir is None:
                 continue
+            if kinds is not None and ExecutorKind(kind) not in kinds:
+                continue
             tracked = Tracked(job_id, external_id, Path(workdir))
             executor = self.executors.get(ExecutorKind(kind))
             if executor is None:
                 continue
             if cancel_requested:
-                executor.cancel(tracked)
+                with contextlib.suppress(SiteUnavailable):  # asked again next pass
+                    executor.cancel(tracked)
             by_kind[ExecutorKind(kind)].append(tracked)
         changed = 0
         for kind, batch in by_kind.items():
-            for result in self.executors[kind].poll(batch):
-                changed += self._apply(result)
+            changed += self.apply(self.executors[kind].poll(batch))
         return changed
 
-    def _apply(self, result: PollResult) -> int:
-        with self.db.write() as session:
-            job = session.get(Job, result.job_id)
-            if job is None:
-                return 0
-            state = JobState(job.state)
-            if result.outcome is ProcessOutcome.RUNNING:
-                if state is JobState.SUBMITTED:
-                    transition(session, job, JobState.RUNNING, "running")
-                    return 1
-                return 0
-            if state.is_final:
-                return 0
-            target = _OUTCOME_STATE[result.outcome]
-            if job.cancel_requested and target is JobState.FAILED:
-                target = JobState.CANCELLED  # killed because we asked
-            ended = datetime.fromtimestamp(result.ended_at, UTC) if result.ended_at else utcnow()
-            job.exit_code = result.exit_code
-            job.ended_at = ended
-            transition(session, job, target, result.reason or target.value, at=ended)
-            return 1
+    def apply(self, results: list[PollResult], chunk: int = 500) -> int:
+        """Apply what executors reported, a chunk of jobs per transaction."""
+        changed = 0
+        for i in range(0, len(results), chunk):
+            part = {r.job_id: r for r in results[i : i + chunk]}
+            with self.db.write() as session:
+                jobs = session.execute(select(Job).where(Job.id.in_(part))).scalars()
+                for job in jobs:
+                    changed += apply_result(session, job, part[job.id])
+        return changed
 
     def recover(self) -> int:
         """On taking over the executor loop: jobs left ``placed`` by a process that died

@@ -37,22 +37,30 @@ def demand_of(spec: JobSpec) -> Demand:
         stack=spec.software_stack,
         sites=tuple(spec.constraints.sites),
         countries=tuple(spec.constraints.countries),
+        partitions=tuple(spec.constraints.partitions),
         objective=spec.objective,
         simulate=spec.simulate,
     )
 
 
 def transition(
-    session: Session, job: Job, target: JobState, reason: str = "", at: datetime | None = None
+    session: Session,
+    job: Job,
+    target: JobState,
+    reason: str = "",
+    at: datetime | None = None,
+    *,
+    used_gpu_seconds: int | None = None,
 ) -> None:
     """The one place a job's state is written; an illegal transition raises before any write.
-    A job that ends settles its allocation's reservation in the same transaction."""
+    A job that ends settles its allocation's reservation in the same transaction (with the
+    GPU-seconds the site accounted, when it did)."""
     check_transition(JobState(job.state), target)
     at = at or utcnow()
     if target.is_final or target is JobState.PENDING:
         # Final states have no way out, so a reservation is settled exactly once; a job sent
         # back to pending returns its whole reservation and reserves again when re-placed.
-        allocations.settle(session, job, at)
+        allocations.settle(session, job, at, used_gpu_seconds)
         if target is JobState.PENDING:
             job.allocation_id = None
             job.reserved_gpu_seconds = None
@@ -62,9 +70,34 @@ def transition(
     session.add(JobEvent(job_id=job.id, state=target.value, at=at, reason=reason))
 
 
+def catalog_model(name: str, catalog: Catalog) -> str | None:
+    """A catalog model for an accelerator name as a user or Slurm writes it: the model
+    itself, or its GRES type (``a100`` -> ``A100``, ``mi250x`` -> ``MI250X-GCD``)."""
+    if name in catalog.accelerators:
+        return name
+    matches = [
+        m
+        for m in catalog.accelerator_models()
+        if name.lower() in (m.lower(), m.lower().split("-")[0])
+    ]
+    return matches[0] if len(matches) == 1 else None
+
+
+def normalise(spec: JobSpec, catalog: Catalog) -> JobSpec:
+    """The spec with a batch script's GRES type named as the catalog's model."""
+    r = spec.resources
+    if spec.script is None or r.accelerator == "any" or r.accelerator in catalog.accelerators:
+        return spec
+    model = catalog_model(r.accelerator, catalog)
+    if model is None:
+        return spec  # refused by check_against_catalog, naming the known models
+    return spec.model_copy(update={"resources": r.model_copy(update={"accelerator": model})})
+
+
 def check_against_catalog(spec: JobSpec, catalog: Catalog) -> None:
-    """Rules that need the catalog: a known accelerator, known sites, and a partition that
-    could ever run the job. Raises Invalid naming the field and the allowed values."""
+    """Rules that need the catalog: a known accelerator, known sites and partitions, and a
+    partition that could ever run the job. Raises Invalid naming the field and the allowed
+    values."""
     models = catalog.accelerator_models()
     r = spec.resources
     if r.accelerator != "any" and r.accelerator not in models:
@@ -77,6 +110,12 @@ def check_against_catalog(spec: JobSpec, catalog: Catalog) -> None:
     for i, site in enumerate(spec.constraints.sites):
         if site not in site_ids:
             raise Invalid.one(f"constraints.sites[{i}]", f"unknown site {site!r}", site_ids)
+    part_ids = sorted({p.id for _, p in catalog.partitions()})
+    for i, part in enumerate(spec.constraints.partitions):
+        if part not in part_ids:
+            raise Invalid.one(
+                f"constraints.partitions[{i}]", f"unknown partition {part!r}", part_ids
+            )
     candidates = static_candidates(demand_of(spec), catalog)
     if any(c.feasible for c in candidates):
         return

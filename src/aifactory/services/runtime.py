@@ -7,8 +7,8 @@ from __future__ import annotations
 
 import logging
 import threading
-from collections.abc import Callable
-from dataclasses import dataclass, field
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field, replace
 
 from aifactory.catalog.loader import load_catalog
 from aifactory.db.engine import Database
@@ -16,10 +16,13 @@ from aifactory.domain.catalog import Catalog, ExecutorKind
 from aifactory.domain.execution import Executor
 from aifactory.executors.local import LocalExecutor
 from aifactory.executors.simulated import SimulatedExecutor
+from aifactory.executors.slurm.connection import SiteConnection, load_connections
+from aifactory.executors.slurm.executor import SlurmExecutor
 from aifactory.notify.mail import Mailer, SmtpMailer
 from aifactory.services import notifications, obligations
 from aifactory.services.dispatch import Dispatcher
 from aifactory.services.leadership import Lease, make_lease
+from aifactory.services.slurm_sync import SlurmSync
 from aifactory.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -73,16 +76,49 @@ class Loop:
             self.leading = False
 
 
+def with_slurm(catalog: Catalog, connections: Mapping[str, SiteConnection]) -> Catalog:
+    """Every partition of a connected site is a real Slurm partition."""
+    sites = tuple(
+        replace(
+            s,
+            partitions=tuple(replace(p, executor=ExecutorKind.SLURM) for p in s.partitions),
+        )
+        if s.id in connections
+        else s
+        for s in catalog.sites
+    )
+    return replace(catalog, sites=sites)
+
+
 class Runtime:
     def __init__(self, settings: Settings, catalog: Catalog | None = None) -> None:
         self.settings = settings
-        self.catalog = catalog or load_catalog(settings.catalog, local_slots=settings.local_slots)
+        catalog = catalog or load_catalog(settings.catalog, local_slots=settings.local_slots)
+        self.connections: dict[str, SiteConnection] = (
+            load_connections(settings.slurm_sites, {s.id for s in catalog.sites})
+            if settings.slurm_sites
+            else {}
+        )
+        self.catalog = with_slurm(catalog, self.connections)
         self.db = Database(settings.effective_database_url, pool_size=settings.db_pool_size)
         self.executors: dict[ExecutorKind, Executor] = {
             ExecutorKind.LOCAL: LocalExecutor(grace_s=settings.kill_grace_s),
             ExecutorKind.SIMULATED: SimulatedExecutor(),
         }
+        self.slurm: SlurmSync | None = None
         self.dispatcher = Dispatcher(self.db, self.catalog, self.executors, settings.jobs_dir)
+        if self.connections:
+            executor = SlurmExecutor(self.connections)
+            self.executors[ExecutorKind.SLURM] = executor
+            self.slurm = SlurmSync(
+                self.db,
+                self.catalog,
+                self.connections,
+                executor,
+                self.dispatcher.poll_once,
+                reconcile_interval_s=settings.slurm_reconcile_interval_s,
+            )
+            self.dispatcher.before_launch = self.slurm.ensure_account
         self.mailer: Mailer | None = mailer_from(settings)
         self.loops: list[Loop] = []
 
@@ -102,7 +138,7 @@ class Runtime:
             Loop(
                 "executor",
                 make_lease(self.db, lock_dir, "executor"),
-                self.dispatcher.poll_once,
+                lambda: self.dispatcher.poll_once({ExecutorKind.LOCAL, ExecutorKind.SIMULATED}),
                 None,
                 interval,
             ),
@@ -114,6 +150,16 @@ class Runtime:
                 self.settings.deadline_interval_s,
             ),
         ]
+        if self.slurm is not None:
+            self.loops.append(
+                Loop(
+                    "slurm",
+                    make_lease(self.db, lock_dir, "slurm"),
+                    self.slurm.step,
+                    None,
+                    self.settings.slurm_sync_interval_s,
+                )
+            )
         mailer = self.mailer
         if mailer is not None:
             self.loops.append(

@@ -46,6 +46,7 @@ def submit_job(
     response: Response,
     idempotency_key: IdempotencyKey = None,
 ) -> JobPublic:
+    spec = jobs.normalise(spec, runtime.catalog)
     jobs.check_against_catalog(spec, runtime.catalog)
     with runtime.db.read() as session:
         prepared = jobs.prepare_submission(session, caller, spec, idempotency_key)

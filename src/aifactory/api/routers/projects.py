@@ -11,8 +11,9 @@ from aifactory.api.schemas import (
     ProjectMemberAdd,
     ProjectMemberPublic,
     ProjectPublic,
+    ProjectUsage,
 )
-from aifactory.services import tenancy
+from aifactory.services import tenancy, usage
 
 router = APIRouter(prefix="/projects", tags=["projects"])
 
@@ -71,3 +72,13 @@ def add_member(
         m = tenancy.add_project_member(session, caller, project_id, email=body.email)
         u = tenancy.user_by_email(session, body.email)
         return ProjectMemberPublic(user_id=m.user_id, email=u.email, name=u.name)
+
+
+@router.get("/{project_id}/usage", operation_id="get_project_usage", response_model=ProjectUsage)
+def get_usage(project_id: str, runtime: Rt, caller: Caller) -> ProjectUsage:
+    """What the project's jobs used: one record per ended job (for Slurm jobs, GPUs x elapsed
+    as sacct reports them), and the totals."""
+    with runtime.db.read() as session:
+        tenancy.get_project(session, caller, project_id)  # 404 for another tenant's
+        records = usage.records(session, project_id)
+        return views.project_usage(project_id, records)

@@ -1,0 +1,1 @@
+"""The Slurm executor: real Slurm clusters through their CLI or slurmrestd."""

@@ -1,0 +1,199 @@
+"""The ``cli`` transport: Slurm's own commands, run here or on a login node over SSH.
+
+Every read asks for machine-readable output (``--parsable2``/``-P``, ``--noheader``, named
+columns, epoch times), never a human table. The commands run with a clean environment, so the
+platform's own secrets never reach a job.
+"""
+
+from __future__ import annotations
+
+import os
+import shlex
+import subprocess
+from collections.abc import Mapping, Sequence
+
+from aifactory.executors.slurm.client import (
+    AccountingRow,
+    QueueRow,
+    SiteUnavailable,
+    SlurmRefused,
+    Submission,
+)
+from aifactory.executors.slurm.connection import SiteConnection
+from aifactory.executors.slurm.states import parse_epoch, parse_exit_code
+
+_BASE_ENV = {"PATH": "/usr/local/bin:/usr/bin:/bin", "LANG": "C.UTF-8"}
+# What Slurm's clients print when the daemon, not the request, is the problem.
+_UNREACHABLE = (
+    "unable to contact slurm controller",
+    "connection refused",
+    "socket timed out",
+    "problem talking to the database",
+    "transport endpoint is not connected",
+    "connection timed out",
+    "no route to host",
+    "ssh: ",
+    "zero bytes were transmitted or received",
+    "slurm_persist_conn_open",
+)
+SQUEUE_FORMAT = "%i|%T|%r|%N|%S|%k"
+SACCT_FORMAT = "JobIDRaw,State,ExitCode,Start,End,ElapsedRaw,AllocTRES,NodeList"
+_CHUNK = 2000  # job ids per sacct call: far below any argv limit
+
+
+class CliClient:
+    def __init__(self, conn: SiteConnection) -> None:
+        self.conn = conn
+
+    # -- running a command ----------------------------------------------------------------
+    def _argv(
+        self, argv: Sequence[str], env: Mapping[str, str]
+    ) -> tuple[list[str], dict[str, str]]:
+        cmd = list(argv)
+        if self.conn.bin_dir is not None:
+            cmd[0] = str(self.conn.bin_dir / cmd[0])
+        full_env = dict(_BASE_ENV)
+        if self.conn.slurm_conf is not None:
+            full_env["SLURM_CONF"] = str(self.conn.slurm_conf)
+        full_env.update(env)
+        if self.conn.ssh:
+            remote = shlex.join(["env", *(f"{k}={v}" for k, v in full_env.items()), *cmd])
+            local_env = dict(_BASE_ENV, HOME=os.environ.get("HOME", "/"))
+            return ["ssh", "-o", "BatchMode=yes", self.conn.ssh, remote], local_env
+        full_env.setdefault("HOME", os.environ.get("HOME", "/"))
+        return cmd, full_env
+
+    def run(
+        self, argv: Sequence[str], *, env: Mapping[str, str] | None = None, stdin: str = ""
+    ) -> str:
+        cmd, full_env = self._argv(argv, env or {})
+        try:
+            proc = subprocess.run(
+                cmd,
+                input=stdin,
+                capture_output=True,
+                text=True,
+                env=full_env,
+                timeout=self.conn.timeout_s,
+                check=False,
+            )
+        except subprocess.TimeoutExpired:
+            raise SiteUnavailable(
+                f"{argv[0]} did not answer within {self.conn.timeout_s:g} s"
+            ) from None
+        except OSError as exc:
+            raise SiteUnavailable(f"{argv[0]}: {exc}") from None
+        if proc.returncode != 0:
+            err = (proc.stderr.strip() or proc.stdout.strip() or f"exit {proc.returncode}")[:500]
+            if (proc.returncode == 255 and self.conn.ssh) or any(
+                m in err.lower() for m in _UNREACHABLE
+            ):
+                raise SiteUnavailable(err)
+            raise SlurmRefused(err)
+        return proc.stdout
+
+    # -- the client ----------------------------------------------------------------------
+    def submit(self, job: Submission) -> str:
+        options = [*job.options, f"--comment={job.comment}", "--parsable"]
+        out = self.run(["sbatch", *options], env=job.env, stdin=job.script)
+        # --parsable prints "<id>" or "<id>;<cluster>"
+        slurm_id = out.strip().split(";", 1)[0]
+        if not slurm_id.isdigit():
+            raise SlurmRefused(f"sbatch printed no job id: {out.strip()[:200]!r}")
+        return slurm_id
+
+    def queue(self) -> list[QueueRow]:
+        out = self.run(
+            [
+                "squeue",
+                "--noheader",
+                "--all",
+                "--states=all",
+                f"--user={self.conn.submit_user}",
+                f"--format={SQUEUE_FORMAT}",
+            ],
+            env={"SLURM_TIME_FORMAT": "%s"},
+        )
+        return parse_squeue(out)
+
+    def accounting(self, slurm_ids: Sequence[str]) -> list[AccountingRow]:
+        rows: list[AccountingRow] = []
+        for i in range(0, len(slurm_ids), _CHUNK):
+            chunk = slurm_ids[i : i + _CHUNK]
+            out = self.run(
+                [
+                    "sacct",
+                    "--noheader",
+                    "--parsable2",
+                    "--allocations",
+                    f"--clusters={self.conn.cluster}",
+                    f"--jobs={','.join(chunk)}",
+                    f"--format={SACCT_FORMAT}",
+                ],
+                env={"SLURM_TIME_FORMAT": "%s"},
+            )
+            rows.extend(parse_sacct(out))
+        return rows
+
+    def find(self, comment: str, since: float) -> str | None:
+        for row in self.queue():
+            if row.comment == comment:
+                return row.slurm_id
+        # Finished and purged from the queue: slurmdbd keeps the comment when the site
+        # stores it (AccountingStoreFlags=job_comment).
+        out = self.run(
+            [
+                "sacct",
+                "--noheader",
+                "--parsable2",
+                "--allocations",
+                f"--clusters={self.conn.cluster}",
+                f"--user={self.conn.submit_user}",
+                f"--starttime={int(since)}",
+                "--format=JobIDRaw,Comment",
+                "--state=CA,CD,F,PD,R,TO,NF,PR,OOM,BF,DL",
+            ],
+            env={"SLURM_TIME_FORMAT": "%s"},
+        )
+        for line in out.splitlines():
+            slurm_id, _, found = line.partition("|")
+            if found == comment:
+                return slurm_id
+        return None
+
+    def cancel(self, slurm_id: str) -> None:
+        self.run(["scancel", f"--clusters={self.conn.cluster}", slurm_id])
+
+
+def parse_squeue(text: str) -> list[QueueRow]:
+    rows = []
+    for line in text.splitlines():
+        parts = line.split("|", 5)
+        if len(parts) == 6 and parts[0].isdigit():
+            slurm_id, state, reason, nodes, start, comment = parts
+            rows.append(QueueRow(slurm_id, state, reason, nodes, parse_epoch(start), comment))
+    return rows
+
+
+def parse_sacct(text: str) -> list[AccountingRow]:
+    rows = []
+    for line in text.splitlines():
+        parts = line.split("|")
+        if len(parts) != 8 or not parts[0].isdigit():
+            continue
+        slurm_id, state, exit_code, start, end, elapsed, tres, nodes = parts
+        code, sig = parse_exit_code(exit_code)
+        rows.append(
+            AccountingRow(
+                slurm_id=slurm_id,
+                state=state,
+                exit_code=code,
+                signal=sig,
+                start=parse_epoch(start),
+                end=parse_epoch(end),
+                elapsed_s=int(elapsed) if elapsed.isdigit() else 0,
+                alloc_tres=tres,
+                nodes=nodes,
+            )
+        )
+    return rows

@@ -1,0 +1,66 @@
+"""What the platform asks of one Slurm cluster, whatever the transport (CLI or slurmrestd)."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Protocol
+
+from aifactory.domain.execution import SiteUnavailable
+
+__all__ = ["SiteUnavailable"]
+
+
+class SlurmRefused(Exception):
+    """The cluster answered and refused the request (a bad account, partition, limit)."""
+
+
+@dataclass(frozen=True)
+class Submission:
+    options: tuple[str, ...]  # sbatch long options, e.g. "--account=alc-x"
+    script: str  # the batch script, passed unchanged
+    env: Mapping[str, str]
+    comment: str  # "aif:<job id>", how a crash-interrupted submission is found again
+    workdir: str
+
+
+@dataclass(frozen=True)
+class QueueRow:
+    """One job as squeue (or slurmrestd's job list) shows it."""
+
+    slurm_id: str
+    state: str  # Slurm's state name, e.g. PENDING
+    reason: str
+    nodes: str
+    start: float | None  # epoch seconds; None while pending
+    comment: str
+
+
+@dataclass(frozen=True)
+class AccountingRow:
+    """One job allocation as sacct (or slurmdbd over REST) records it."""
+
+    slurm_id: str
+    state: str
+    exit_code: int | None
+    signal: int | None
+    start: float | None  # epoch seconds
+    end: float | None
+    elapsed_s: int
+    alloc_tres: str
+    nodes: str
+    comment: str = ""
+
+
+class SlurmClient(Protocol):
+    def submit(self, job: Submission) -> str: ...
+
+    def queue(self) -> list[QueueRow]: ...
+
+    def accounting(self, slurm_ids: Sequence[str]) -> list[AccountingRow]: ...
+
+    def find(self, comment: str, since: float) -> str | None:
+        """The Slurm job carrying ``comment`` submitted after ``since``, if any."""
+        ...
+
+    def cancel(self, slurm_id: str) -> None: ...
