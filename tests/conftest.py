@@ -19,8 +19,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from hypothesis import settings as hypothesis_settings
 from fastapi.testclient import TestClient
+from hypothesis import settings as hypothesis_settings
 
 from aifactory.api.app import create_app
 from aifactory.db.migrate import upgrade
