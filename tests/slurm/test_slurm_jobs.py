@@ -83,3 +83,91 @@ def test_a_job_on_each_cluster_runs_and_its_usage_equals_sacct(slurm: SlurmPlatf
         assert detail["node_list"] == slurm.clusters.info[cluster]["node"]
         total += gpus * int(acct["elapsed"])
     assert usage["gpu_seconds"] == total
+
+
+def direct_sbatch(sp: SlurmPlatform, cluster: str, account: str, *args: str) -> str:
+    """A job a project member submits on the site's login node, outside the platform."""
+    out = sp.clusters.run(cluster, "sbatch", "--parsable", f"--account={account}", *args)
+    return out.strip().split(";")[0]
+
+
+def test_an_allocation_exhausted_in_slurm_keeps_the_job_pending_with_slurms_reason(
+    slurm: SlurmPlatform,
+) -> None:
+    owner, _org, project = slurm.platform.tenant()
+    pid = project["id"]
+    # 1 GPU-hour on lumi only: GrpTRESMins=gres/gpu=60 on the allocation's account.
+    (alloc,) = slurm.platform.grant(pid, 1, partitions=("lumi/standard-g",))
+    assert slurm.platform.runtime.slurm is not None
+    assert not slurm.platform.runtime.slurm.reconcile("lumi").error
+    limits = slurm.clusters.run(
+        "lumi",
+        "sacctmgr",
+        "-n",
+        "-P",
+        "show",
+        "assoc",
+        "where",
+        f"account={alloc['id']}",
+        "cluster=lumi",
+        "format=User,GrpTRESMins",
+    )
+    assert "|gres/gpu=60" in limits
+    # A member uses 56 of the 60 GPU-minutes directly on the login node (8 GPUs x 7 min).
+    direct = direct_sbatch(
+        slurm, "lumi", alloc["id"], "--gres=gpu:mi250x:8", "--time=7", "--wrap=sleep 600"
+    )
+    # The platform still sees 1 GPU-hour (it never saw that job) and hands its job over;
+    # Slurm's accounting holds it: 5 GPU-minutes would go over the limit.
+    job = submit(slurm, lumi_job(pid, "echo ran", accelerators_per_node=1))
+    waiting = slurm.wait(job["id"], ("submitted",), timeout=60)
+    for _ in range(20):
+        slurm.step()
+        waiting = owner.get(f"/jobs/{job['id']}").json()
+        if "AssocGrp" in waiting["reason"]:
+            break
+    assert waiting["state"] == "submitted"
+    assert waiting["reason"].startswith("Slurm: PENDING (AssocGrpGRESMinutes")
+    # The direct job ends: its remaining minutes are released and the platform's job runs.
+    slurm.clusters.run("lumi", "scancel", direct)
+    done = slurm.wait(job["id"])
+    assert done["state"] == "completed", done
+
+
+def test_cancel_timeout_and_a_failing_job_map_to_their_states_and_exit_codes(
+    slurm: SlurmPlatform,
+) -> None:
+    owner, _org, project = slurm.platform.tenant()
+    pid = project["id"]
+    running = submit(slurm, lumi_job(pid, "sleep 600", accelerators_per_node=1))
+    too_long = submit(slurm, leonardo_job(pid, "sleep 600", walltime="1m"))
+    failing = submit(slurm, lumi_job(pid, "echo broken >&2; exit 3", accelerators_per_node=1))
+
+    slurm.wait(running["id"], ("running",))
+    r = owner.post(f"/jobs/{running['id']}/cancel")
+    assert r.status_code == 200, r.text
+
+    cancelled = slurm.wait(running["id"])
+    assert cancelled["state"] == "cancelled"
+    failed = slurm.wait(failing["id"])
+    assert failed["state"] == "failed"
+    assert failed["exit_code"] == 3
+    assert "exit code 3" in failed["reason"]
+    assert "broken" in owner.get(f"/jobs/{failing['id']}/logs?stream=stderr").json()["text"]
+    timed_out = slurm.wait(too_long["id"], timeout=180)
+    assert timed_out["state"] == "timeout"
+    assert "walltime" in timed_out["reason"]
+
+    # Each state as Slurm's accounting has it.
+    for job, cluster, state in (
+        (running, "lumi", "CANCELLED"),
+        (failing, "lumi", "FAILED"),
+        (too_long, "leonardo", "TIMEOUT"),
+    ):
+        slurm_id = owner.get(f"/jobs/{job['id']}").json()["external_id"].rsplit(":", 1)[1]
+        assert slurm.clusters.sacct(cluster, slurm_id)["state"].startswith(state)
+    # Every ended job has exactly one usage record.
+    records = owner.get(f"/projects/{pid}/usage").json()["records"]
+    assert sorted(r["job_id"] for r in records) == sorted(
+        j["id"] for j in (running, too_long, failing)
+    )

@@ -50,6 +50,7 @@ class Load:
     healthy: bool = True
     health_reason: str = ""
     free_cpus: int | None = None
+    transient: bool = False  # unhealthy for now (a site that does not answer): keep waiting
 
 
 @dataclass(frozen=True)
@@ -231,7 +232,12 @@ def place(
         if not load.healthy:
             candidates.append(
                 Candidate(
-                    site.id, part.id, part.executor, False, f"unhealthy: {load.health_reason}"
+                    site.id,
+                    part.id,
+                    part.executor,
+                    False,
+                    f"unhealthy: {load.health_reason}",
+                    retry=load.transient,
                 )
             )
             continue

@@ -61,8 +61,10 @@ def _hold_reason(candidates: tuple[Candidate, ...], never: bool) -> str:
     full = ", ".join(f"{c.site}/{c.partition}" for c in candidates if c.feasible)
     if full:
         return f"waiting for capacity on {full}"[:2000]
-    blocked = summarise([c for c in candidates if c.retry])
-    return f"waiting for an allocation with hours left: {blocked}"[:2000]
+    retry = [c for c in candidates if c.retry]
+    if any(c.reason.startswith("unhealthy") for c in retry):
+        return f"waiting for a site to answer: {summarise(retry)}"[:2000]
+    return f"waiting for an allocation with hours left: {summarise(retry)}"[:2000]
 
 
 _GONE = "no longer pending"
@@ -149,6 +151,7 @@ class Dispatcher:
                 releases=tuple(u.releases) if u else (),
                 healthy=healthy,
                 health_reason="" if healthy else why,
+                transient=key[0] in degraded,
                 free_cpus=cpus if part.executor is ExecutorKind.LOCAL else None,
             )
         return loads
