@@ -36,7 +36,7 @@ def test_an_existing_sbatch_script_runs_unchanged(slurm: SlurmPlatform) -> None:
     job = submit(slurm, {"script": text})
     assert job["name"] == "legacy-train"
     assert job["project_id"] == project["id"]
-    assert job["warnings"] == ["line 11: #SBATCH --mail-type is not read by the platform"]
+    assert job["warnings"] == ["line 10: #SBATCH --mail-type is not read by the platform"]
     detail = owner.get(f"/jobs/{job['id']}").json()
     res = detail["spec"]["resources"]
     assert (res["accelerator"], res["accelerators_per_node"], res["walltime"]) == ("A100", 2, 300)
@@ -72,7 +72,7 @@ def test_reconcile_dry_run_prints_exactly_the_commands_that_fix_drift(
     alloc = next(
         a
         for a in owner.get(f"/allocations?project_id={project['id']}").json()
-        if a["partition"] == "lumi/standard-g"
+        if (a["site"], a["partition"]) == ("lumi", "standard-g")
     )
     minutes = 10_000 * 60
     # Drift: somebody changed the limit by hand and blocked the project's submissions.
@@ -129,3 +129,23 @@ def test_reconcile_dry_run_prints_exactly_the_commands_that_fix_drift(
     )
     assert f"|gres/gpu={minutes}" in limits
     _ = org
+
+    # An operator suspends the project: its account refuses submissions at the site.
+    operator = slurm.admin
+    assert (
+        operator.post(f"/projects/{project['id']}/suspend", {"reason": "audit"}).status_code == 200
+    )
+    code, out = _cli("slurm", "reconcile", "--site", "lumi")
+    assert out.splitlines() == [
+        f"sacctmgr -i modify account where name={project['id']} cluster=lumi set GrpSubmitJobs=0"
+    ]
+    refused = slurm.clusters.run(
+        "lumi",
+        "sbatch",
+        "--output=/dev/null",
+        f"--account={alloc['id']}",
+        "--gres=gpu:mi250x:1",
+        "--wrap=true",
+        check=False,
+    )
+    assert refused == ""  # sbatch refused: the association's GrpSubmitJobs is 0

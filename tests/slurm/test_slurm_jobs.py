@@ -87,7 +87,9 @@ def test_a_job_on_each_cluster_runs_and_its_usage_equals_sacct(slurm: SlurmPlatf
 
 def direct_sbatch(sp: SlurmPlatform, cluster: str, account: str, *args: str) -> str:
     """A job a project member submits on the site's login node, outside the platform."""
-    out = sp.clusters.run(cluster, "sbatch", "--parsable", f"--account={account}", *args)
+    out = sp.clusters.run(
+        cluster, "sbatch", "--parsable", "--output=/dev/null", f"--account={account}", *args
+    )
     return out.strip().split(";")[0]
 
 

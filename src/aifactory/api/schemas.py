@@ -10,7 +10,14 @@ from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validat
 from aifactory.domain.countries import EUROHPC_COUNTRIES
 from aifactory.domain.identity import MembershipRole, OrgKind, PlatformRole
 from aifactory.domain.jobspec import JsonInt
-from aifactory.domain.names import document_email, document_name, email_problem, name_problem
+from aifactory.domain.names import (
+    checked_text,
+    document_email,
+    document_name,
+    document_non_blank,
+    email_problem,
+    name_problem,
+)
 
 T = TypeVar("T")
 
@@ -175,6 +182,18 @@ class ProjectPublic(BaseModel):
     name: str
     description: str
     created_at: datetime
+    suspended_at: datetime | None = Field(
+        default=None, description="Set while an operator has suspended the project."
+    )
+    suspended_reason: str | None = None
+
+
+class ProjectSuspend(Strict):
+    reason: Annotated[
+        str,
+        Field(min_length=1, max_length=500, json_schema_extra=document_non_blank),
+        AfterValidator(checked_text),
+    ]
 
 
 class ProjectMemberAdd(Strict):

@@ -56,6 +56,8 @@ def project(p: Project) -> s.ProjectPublic:
         name=p.name,
         description=p.description,
         created_at=as_utc(p.created_at),
+        suspended_at=as_utc(p.suspended_at) if p.suspended_at else None,
+        suspended_reason=p.suspended_reason,
     )
 
 

@@ -165,6 +165,28 @@ def list_projects(
     )
 
 
+@project_app.command("suspend")
+def suspend_project(
+    ctx: typer.Context,
+    project: Annotated[str, typer.Argument(metavar="PROJECT", help="Project id.")],
+    reason: Annotated[str, typer.Option("--reason", help="Why; the project's users read it.")],
+) -> None:
+    """Operators: stop placing the project's jobs and refuse new ones (its Slurm accounts
+    get GrpSubmitJobs=0 at the next reconcile)."""
+    get_state(ctx).client().suspend_project(project, reason)
+    o.out(f"Suspended project {project}")
+
+
+@project_app.command("resume")
+def resume_project(
+    ctx: typer.Context,
+    project: Annotated[str, typer.Argument(metavar="PROJECT", help="Project id.")],
+) -> None:
+    """Operators: lift a suspension."""
+    get_state(ctx).client().resume_project(project)
+    o.out(f"Resumed project {project}")
+
+
 @project_app.command("add-member")
 def project_add_member(
     ctx: typer.Context,

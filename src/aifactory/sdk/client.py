@@ -213,6 +213,14 @@ class Client:
         result: list[JSON] = self._post("/slurm/reconcile", {"site": site, "dry_run": dry_run})
         return result
 
+    def suspend_project(self, project_id: str, reason: str) -> JSON:
+        result: JSON = self._post(f"/projects/{_seg(project_id)}/suspend", {"reason": reason})
+        return result
+
+    def resume_project(self, project_id: str) -> JSON:
+        result: JSON = self._post(f"/projects/{_seg(project_id)}/resume", {})
+        return result
+
     def project_usage(self, project_id: str) -> JSON:
         result: JSON = self._get(f"/projects/{_seg(project_id)}/usage")
         return result

@@ -15,7 +15,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from aifactory.db.engine import Database
-from aifactory.db.tables import Job
+from aifactory.db.tables import Job, Project
 from aifactory.domain.catalog import Catalog, ExecutorKind
 from aifactory.domain.execution import (
     Executor,
@@ -175,12 +175,25 @@ class Dispatcher:
             use = self._usage(session, now)
             budgets = allocations.budgets(session, (p for _, p, _, _ in pending), now)
             degraded = slurm_sites.degraded_sites(session)
+            suspended = dict(
+                session.execute(
+                    select(Project.id, Project.suspended_reason).where(
+                        Project.id.in_({p for _, p, _, _ in pending}),
+                        Project.suspended_at.is_not(None),
+                    )
+                ).all()
+            )
         loads = self._loads(use, degraded)
         holds: list[tuple[str, str, tuple[Candidate, ...] | None]] = []
         # Placement is pure: jobs asking for the same thing get the same answer until a
         # placement changes the loads (a queue of identical jobs costs one evaluation).
         memo: dict[tuple[str, Demand], Placement] = {}
         for job_id, project_id, raw_spec, current_reason in pending:
+            if project_id in suspended:
+                reason = f"project suspended by an operator: {suspended[project_id]}"[:2000]
+                if reason != current_reason:
+                    holds.append((job_id, reason, None))
+                continue
             spec = JobSpec.model_validate(raw_spec)
             demand = demand_of(spec)
             budget = budgets.setdefault(project_id, {})

@@ -225,6 +225,8 @@ def _submittable_project(session: Session, principal: Principal, project_id: str
     project = get_project(session, principal, project_id)  # 404, as for any unseen object
     if not may_submit(principal, project):
         raise Forbidden("only project members and organisation owners may submit jobs")
+    if project.suspended_at is not None:
+        raise Conflict(f"project {project.id} is suspended: {project.suspended_reason}")
     return project
 
 

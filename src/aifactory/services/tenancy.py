@@ -202,6 +202,31 @@ def get_project(session: Session, principal: Principal, project_id: str) -> Proj
     return project
 
 
+def suspend_project(
+    session: Session, principal: Principal, project_id: str, reason: str | None
+) -> Project:
+    """Operators stop a project: nothing of it is placed, its Slurm accounts refuse
+    submissions (GrpSubmitJobs=0 at the next reconcile); ``reason`` None resumes it."""
+    project = get_project(session, principal, project_id)  # 404 before 403
+    if not principal.is_operator:
+        raise Forbidden("only operators suspend or resume projects")
+    if (project.suspended_at is not None) == (reason is not None):
+        state = "suspended" if reason is not None else "active"
+        raise Conflict(f"project {project.id} is already {state}")
+    project.suspended_at = utcnow() if reason is not None else None
+    project.suspended_reason = reason
+    audit.append(
+        session,
+        actor=principal.user_id,
+        action="project.suspend" if reason is not None else "project.resume",
+        object_type="project",
+        object_id=project.id,
+        org_id=project.org_id,
+        data={"reason": reason} if reason is not None else {},
+    )
+    return project
+
+
 def list_projects(
     session: Session, principal: Principal, org_id: str | None = None
 ) -> list[Project]:

@@ -11,6 +11,7 @@ from aifactory.api.schemas import (
     ProjectMemberAdd,
     ProjectMemberPublic,
     ProjectPublic,
+    ProjectSuspend,
     ProjectUsage,
 )
 from aifactory.services import tenancy, usage
@@ -82,3 +83,19 @@ def get_usage(project_id: str, runtime: Rt, caller: Caller) -> ProjectUsage:
         tenancy.get_project(session, caller, project_id)  # 404 for another tenant's
         records = usage.records(session, project_id)
         return views.project_usage(project_id, records)
+
+
+@router.post("/{project_id}/suspend", operation_id="suspend_project", response_model=ProjectPublic)
+def suspend_project(
+    project_id: str, body: ProjectSuspend, runtime: Rt, caller: Caller
+) -> ProjectPublic:
+    """Operators: no job of the project is placed or accepted, and its Slurm accounts refuse
+    submissions (GrpSubmitJobs=0)."""
+    with runtime.db.write() as session:
+        return views.project(tenancy.suspend_project(session, caller, project_id, body.reason))
+
+
+@router.post("/{project_id}/resume", operation_id="resume_project", response_model=ProjectPublic)
+def resume_project(project_id: str, runtime: Rt, caller: Caller) -> ProjectPublic:
+    with runtime.db.write() as session:
+        return views.project(tenancy.suspend_project(session, caller, project_id, None))
