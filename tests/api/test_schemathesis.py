@@ -55,7 +55,8 @@ from tests.conftest import Databases, Platform, build_platform, job_spec
 # - POST /reviews/{id}: a technical review needs `passed`, a peer review a `score`.
 # - POST /proposals/{id}/reviewers: the reviewer role, conflicts, the call's review steps.
 DATA_RULES: dict[str, frozenset[str]] = {
-    "POST /api/v1/jobs": frozenset({"resources"}),
+    # #SBATCH lines of a batch script (their form is checked line by line).
+    "POST /api/v1/jobs": frozenset({"resources", "script"}),
     "POST /api/v1/calls": frozenset({"rules", "cutoffs", "closes_on"}),
     "POST /api/v1/proposals": frozenset({"resources"}),
     "POST /api/v1/proposals/{proposal_id}/submit": frozenset(),

@@ -64,6 +64,9 @@ CROSS_TENANT: dict[tuple[str, str], Probe] = {
     ("POST", f"{API}/projects/{{project_id}}/members"): Probe(
         body=lambda w: {"email": w.bob.email}
     ),
+    ("GET", f"{API}/projects/{{project_id}}/usage"): Probe(),
+    ("POST", f"{API}/projects/{{project_id}}/suspend"): Probe(body=lambda w: {"reason": "x"}),
+    ("POST", f"{API}/projects/{{project_id}}/resume"): Probe(),
     ("GET", f"{API}/jobs/{{job_id}}"): Probe(job="finished"),
     ("GET", f"{API}/jobs/{{job_id}}/logs"): Probe(job="finished"),
     ("POST", f"{API}/jobs/{{job_id}}/cancel"): Probe(job="pending"),

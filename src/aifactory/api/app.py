@@ -85,13 +85,21 @@ def create_app(settings: Settings, runtime: Runtime | None = None) -> FastAPI:
         app.include_router(module.router, prefix=API_PREFIX)
     app.include_router(sites.slurm_router, prefix=API_PREFIX)
     app.add_middleware(problems.BodyLimit, max_bytes=settings.max_body_bytes)
-    problems.document_problems(app, lambda spec: _document_catalog(spec, rt.catalog))
+    problems.document_problems(
+        app, lambda spec: _document_catalog(spec, rt.catalog, sorted(rt.connections))
+    )
     return app
 
 
-def _document_catalog(spec: dict[str, Any], catalog: Catalog) -> None:
-    """This deployment's accelerator models and sites, as the enums a job spec may name."""
+def _document_catalog(spec: dict[str, Any], catalog: Catalog, slurm_sites: list[str]) -> None:
+    """This deployment's accelerator models and sites, as the enums a job spec may name, and
+    its Slurm sites, the only ones reconcile takes."""
     schemas = spec["components"]["schemas"]
+    schemas["ReconcileRequest"]["properties"]["site"] = (
+        {"anyOf": [{"type": "string", "enum": slurm_sites}, {"type": "null"}]}
+        if slurm_sites
+        else {"type": "null", "description": "No Slurm site is connected."}
+    )
     accelerator = schemas["Resources"]["properties"]["accelerator"]
     accelerator["enum"] = ["any", *catalog.accelerator_models()]
     sites = schemas["Constraints"]["properties"]["sites"]["items"]

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated, Any, Generic, TypeVar
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StrictBool, field_validator
 
 from aifactory.domain.countries import EUROHPC_COUNTRIES
 from aifactory.domain.identity import MembershipRole, OrgKind, PlatformRole
@@ -340,7 +340,7 @@ class ReconcileRequest(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     site: str | None = Field(default=None, max_length=64, description="Default: every site.")
-    dry_run: bool = Field(default=False, description="Only print the sacctmgr commands.")
+    dry_run: StrictBool = Field(default=False, description="Only print the sacctmgr commands.")
 
 
 class ReconcileResult(BaseModel):

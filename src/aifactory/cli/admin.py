@@ -97,7 +97,8 @@ def audit_events(
 
 
 def sites(ctx: typer.Context, output: o.OutputOpt = o.Format.TABLE) -> None:
-    """The federation: every site and partition; simulated ones are labelled."""
+    """The federation: every site and partition; simulated ones are labelled, a Slurm site
+    that does not answer shows as degraded with the error."""
     found = get_state(ctx).client().list_sites()
     if output is o.Format.JSON:
         o.print_json(found)
@@ -105,6 +106,9 @@ def sites(ctx: typer.Context, output: o.OutputOpt = o.Format.TABLE) -> None:
     rows = []
     for s in found:
         status = s["status"] + (f" (from {s['available_from']})" if s["available_from"] else "")
+        health = s.get("health")
+        if health and health["state"] != "ok":
+            status += f", {health['state']}: {health['error'][:60]}"
         for p in s["partitions"] or [{}]:
             rows.append(
                 [

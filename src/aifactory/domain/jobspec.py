@@ -116,8 +116,14 @@ class Constraints(BaseModel):
     )
 
 
+def _document_one_of(schema: dict[str, Any]) -> None:
+    schema["oneOf"] = [
+        {"required": [key], "properties": {key: {"type": "string"}}} for key in ("run", "script")
+    ]
+
+
 class JobSpec(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", json_schema_extra=_document_one_of)
 
     name: str = Field(max_length=100, json_schema_extra=document_name)
     project: str = Field(max_length=64, description="Project id.")
@@ -171,8 +177,8 @@ class JobSpec(BaseModel):
             return data  # refused by the field check, with its name
         try:
             parsed = parse_script(data["script"])
-        except ScriptError as exc:
-            raise ValueError(f"script: {exc}") from None
+        except ScriptError:
+            return data  # refused by the field check, naming the line and the option
         data = dict(data)
         if parsed.name and "name" not in data:
             data["name"] = parsed.name
@@ -207,6 +213,21 @@ class JobSpec(BaseModel):
         if (self.run is None) == (self.script is None):
             raise ValueError("give exactly one of run (a command) or script (a batch script)")
         return self
+
+    @field_validator("script")
+    @classmethod
+    def _script(cls, value: str | None) -> str | None:
+        if value is None or "\x00" in value:
+            return value  # NUL: refused by _run, below
+        try:
+            parsed = parse_script(value)
+        except ScriptError as exc:
+            raise ValueError(str(exc)) from None
+        for d in parsed.unsupported:
+            if d.option in ("-a", "--array"):
+                # The platform follows one Slurm job per job; an array would be many.
+                raise ValueError(f"line {d.line}: {d.option}: job arrays are not supported")
+        return value
 
     @field_validator("run", "script")
     @classmethod

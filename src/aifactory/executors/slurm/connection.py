@@ -100,10 +100,15 @@ def load_connections(path: Path, known_sites: set[str]) -> dict[str, SiteConnect
         if site not in known_sites:
             known = ", ".join(sorted(known_sites))
             raise ConnectionError_(f"{path}: {site!r} is not a catalog site; known: {known}")
+        if not isinstance(body, dict):
+            raise ConnectionError_(f"{path}: {site}: expected a mapping (transport, cluster, ...)")
         try:
-            out[site] = SiteConnection.model_validate({**(body or {}), "site": site})
+            out[site] = SiteConnection.model_validate({**body, "site": site})
         except ValidationError as exc:
             first = exc.errors()[0]
             where = ".".join(str(p) for p in first["loc"])
-            raise ConnectionError_(f"{path}: {site}.{where}: {first['msg']}") from None
+            msg = str(first["msg"]).removeprefix("Value error, ")
+            # A rule across fields names its field in the message ("rest_url: required ...").
+            field = f"{where}: {msg}" if where else msg
+            raise ConnectionError_(f"{path}: {site}.{field}") from None
     return out

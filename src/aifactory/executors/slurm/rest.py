@@ -245,7 +245,10 @@ def _accounting_row(job: Mapping[str, Any]) -> AccountingRow:
         slurm_id=str(job.get("job_id")),
         state=_state(job.get("state")),
         exit_code=_number(exit_code.get("return_code")),
-        signal=_number(signal.get("signal_id")) if isinstance(signal, Mapping) else None,
+        # v0.0.38 names it signal_id; v0.0.40 and later, id.
+        signal=_number(signal.get("signal_id", signal.get("id")))
+        if isinstance(signal, Mapping)
+        else None,
         start=float(start) if start else None,
         end=float(end) if end else None,
         elapsed_s=_number(times.get("elapsed")) or 0,

@@ -39,7 +39,7 @@ _WHY: dict[str, str] = {
     "OUT_OF_MEMORY": "the job ran out of memory",
     "BOOT_FAIL": "the job's nodes failed to boot",
     "PREEMPTED": "preempted by the site",
-    "SPECIAL_EXIT": "the job asked to be held (special exit)",
+    "SPECIAL_EXIT": "the job asked to be held after exiting",
     "DEADLINE": "the job reached its deadline",
     "TIMEOUT": "the job reached its walltime",
     "REVOKED": "revoked by a federated cluster",
