@@ -16,7 +16,7 @@ import yaml
 from aifactory.db.tables import Job
 from tests.conftest import Databases
 from tests.slurm.conftest import Clusters, SlurmPlatform, make_platform
-from tests.slurm.test_slurm_jobs import leonardo_job, lumi_job, submit
+from tests.slurm.test_slurm_jobs import lumi_job, submit
 
 AIF = Path(sys.executable).with_name("aif")
 SLURM_COMMANDS = ("squeue", "sacct", "scancel", "sacctmgr", "scontrol")
@@ -126,6 +126,13 @@ def test_a_cluster_that_stops_answering_is_degraded_and_recovers(
     slurm.wait(early["id"], ("running",))
     slurm.clusters.ctld("stop", "lumi")
     try:
+        # Placed before anyone noticed: sbatch does not answer, the job keeps its place and
+        # is tried again later (with backoff), not failed.
+        placed = submit(slurm, lumi_job(pid, "echo retried", accelerators_per_node=1))
+        slurm.platform.runtime.dispatcher.dispatch_once()
+        retrying = owner.get(f"/jobs/{placed['id']}").json()
+        assert retrying["state"] == "placed", retrying
+        assert retrying["reason"].startswith("waiting for site lumi to answer (attempt 1")
         slurm.step()
         site = owner.get("/sites/lumi").json()
         assert site["health"]["state"] == "degraded", site["health"]
@@ -146,13 +153,13 @@ def test_a_cluster_that_stops_answering_is_degraded_and_recovers(
         slurm.clusters.ctld("start", "lumi")
     slurm.step()
     assert owner.get("/sites/lumi").json()["health"]["state"] == "ok"
-    for job in (early, stuck):
+    for job in (early, stuck, placed):
         done = slurm.wait(job["id"])
         assert done["state"] == "completed", done
     assert "survived" in owner.get(f"/jobs/{early['id']}/logs").json()["text"]
     # Nothing lost, nothing twice: one Slurm job per platform job.
-    for job, cluster in ((early, "lumi"), (stuck, "lumi"), (moved, "leonardo")):
-        comment = f"aif:{job['id']}"
-        if cluster == "lumi":
-            assert len(slurm.clusters.jobs_with_comment(cluster, comment)) == 1
-    _ = leonardo_job  # the moved job's spec named no site
+    for job in (early, stuck, placed):
+        assert len(slurm.clusters.jobs_with_comment("lumi", f"aif:{job['id']}")) == 1
+    events = slurm.admin.get("/audit/events?limit=1000").json()["items"]
+    site_events = [e["action"] for e in events if e["object_id"] == "lumi"]
+    assert "site.degraded" in site_events and "site.ok" in site_events

@@ -365,3 +365,50 @@ def test_serve_prepares_and_runs_uvicorn(tmp_path: Path, monkeypatch: pytest.Mon
     assert app == "aifactory.cli.serve:app_factory"
     assert kw == {"factory": True, "host": "0.0.0.0", "port": 8000, "workers": 3}
     assert isinstance(serve.app_factory(), FastAPI)
+
+
+SBATCH_SCRIPT = """#!/bin/bash
+#SBATCH -A {project}
+#SBATCH -t 10
+#SBATCH -c 1
+#SBATCH --mem=2G
+#SBATCH --exclusive
+echo "batch script ran: $AIF_JOB_ID"
+"""
+
+
+def test_sbatch_runs_an_existing_batch_script_and_lists_what_it_ignores(cli: Cli) -> None:
+    _org, project = cli.org_and_project()
+    cli.apply_to_playground(project)
+    script = cli.tmp / "train.sh"
+    script.write_text(SBATCH_SCRIPT.format(project=project))
+    result = cli("sbatch", str(script))
+    job_id = result.stdout.strip()
+    assert "line 6: #SBATCH --exclusive is not read by the platform" in result.stderr
+    job = cli.json("job", "show", job_id)
+    assert job["name"] == "train"  # no -J: the file's name
+    assert job["project_id"] == project
+    res = job["spec"]["resources"]
+    assert (res["walltime"], res["cpus"], res["memory_gb"], res["accelerators_per_node"]) == (
+        600,
+        1,
+        2,
+        0,
+    )
+    runtime = cli.app.state.runtime
+    for _ in range(200):
+        runtime.dispatcher.dispatch_once()
+        runtime.dispatcher.poll_once()
+        if cli.json("job", "show", job_id)["state"] == "completed":
+            break
+        time.sleep(0.05)
+    assert cli("logs", job_id).stdout == f"batch script ran: {job_id}\n"
+
+    broken = cli.tmp / "broken.sh"
+    broken.write_text("#!/bin/bash\n#SBATCH -t soon\necho hi\n")
+    result = cli("sbatch", str(broken), "--project", project, code=1)
+    assert "line 2: -t: 'soon' is not a Slurm time" in result.stderr
+    arrays = cli.tmp / "array.sh"
+    arrays.write_text("#!/bin/bash\n#SBATCH --array=1-4\necho hi\n")
+    result = cli("sbatch", str(arrays), "--project", project, code=1)
+    assert "job arrays are not supported" in result.stderr
