@@ -7,7 +7,7 @@ PORT   ?= 8000
 # pytest's exit code 5 ("no tests collected") is a failure here, never a pass.
 PYTEST_ARGS ?= -n 2
 
-.PHONY: run test lint typecheck unit bench clean
+.PHONY: run test lint typecheck unit bench bench-slurm clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -37,6 +37,10 @@ test: lint typecheck
 
 bench: $(VENV)/.installed-test
 	$(BIN)/python bench/submit.py --start-server --clients 16 --jobs 5000
+
+# Real Slurm (scripts/slurm-test-cluster.sh, root): exit 2 when this machine cannot run it.
+bench-slurm: $(VENV)/.installed-test
+	$(BIN)/python bench/slurm.py --jobs 2000 --sync-jobs 10000
 
 clean:
 	rm -rf $(VENV) data .pytest_cache .mypy_cache .ruff_cache

@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import json
 import math
+import re
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
@@ -203,12 +204,13 @@ class RecordingCli(CliClient):
         return self.answer(list(argv))
 
 
-def test_sacct_is_asked_in_chunks_of_2000_ids() -> None:
-    ids = [str(i) for i in range(1, 4501)]
+def test_sacct_is_asked_once_per_10000_ids_within_the_argument_limit() -> None:
+    ids = [str(i) for i in range(100_000_000, 100_022_500)]  # 9-digit ids
     cli = RecordingCli(lambda argv: "")
     assert cli.accounting(ids) == []
     chunks = [next(x for x in argv if x.startswith("--jobs=")) for argv in cli.argvs]
-    assert [len(c.removeprefix("--jobs=").split(",")) for c in chunks] == [2000, 2000, 500]
+    assert [len(c.removeprefix("--jobs=").split(",")) for c in chunks] == [10_000, 10_000, 2500]
+    assert max(len(c.encode()) for c in chunks) < 128 * 1024  # MAX_ARG_STRLEN
     assert all("--parsable2" in argv and "--clusters=lumi" in argv for argv in cli.argvs)
 
 
@@ -763,3 +765,42 @@ def test_a_transport_error_reads_like_the_others(tmp_path: Path) -> None:
     with pytest.raises(ConnectionError_) as err:
         load_connections(path, SITES)
     assert str(err.value) == f"{path}: leonardo.rest_url: required when transport is rest"
+
+
+def test_a_jobs_env_never_steers_the_slurm_commands() -> None:
+    from aifactory.executors.slurm.cli import CliClient
+    from aifactory.executors.slurm.connection import SiteConnection
+
+    conn = SiteConnection(site="lumi", cluster="lumi", slurm_conf=Path("/etc/slurm/lumi.conf"))
+    job_env = {
+        "PATH": "/tmp/evil",
+        "SLURM_CONF": "/tmp/other.conf",
+        "SBATCH_ACCOUNT": "someone-else",
+        "HF_HOME": "/scratch/hf",
+    }
+    cmd, env = CliClient(conn)._argv(["sbatch"], job_env)
+    assert cmd == ["sbatch"]
+    assert env["PATH"] == "/usr/local/bin:/usr/bin:/bin"
+    assert env["SLURM_CONF"] == "/etc/slurm/lumi.conf"
+    assert "SBATCH_ACCOUNT" not in env
+    assert env["HF_HOME"] == "/scratch/hf"
+
+
+@pytest.mark.parametrize("key", ["SLURM_CONF", "SBATCH_ACCOUNT", "SALLOC_PARTITION"])
+def test_slurms_own_variables_are_refused_in_a_job_spec(key: str) -> None:
+    from pydantic import ValidationError
+
+    from aifactory.domain.jobspec import JobSpec
+
+    with pytest.raises(ValidationError, match="are Slurm's own"):
+        JobSpec.model_validate({"name": "j", "project": "p", "run": "true", "env": {key: "x"}})
+
+
+def test_find_asks_sacct_with_a_slurm_time_string_after_the_queue() -> None:
+    answers = {"squeue": "5|RUNNING|None|n1|1795776000|aif:job-other\n", "sacct": "7|aif:job-x\n"}
+    cli = RecordingCli(lambda argv: answers[argv[0]])
+    assert cli.find("aif:job-x", since=1_795_776_726.0) == "7"
+    sacct = cli.argvs[-1]
+    (start,) = [a for a in sacct if a.startswith("--starttime=")]
+    assert re.fullmatch(r"--starttime=\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d", start)
+    assert cli.find("aif:job-none", since=0.0) is None

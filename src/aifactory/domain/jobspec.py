@@ -28,7 +28,16 @@ from aifactory.domain.walltime import WALLTIME_FORMS, WALLTIME_PATTERN, parse_wa
 RESERVED_ENV = ("AIF_JOB_ID", "CUDA_VISIBLE_DEVICES", "ROCR_VISIBLE_DEVICES")
 # A shell variable name that the platform does not set itself; the same text is the schema's
 # propertyNames pattern, so clients know the rule.
-ENV_KEY_PATTERN = "^(?!(?:" + "|".join(RESERVED_ENV) + ")$)[A-Za-z_][A-Za-z0-9_]{0,127}$(?!\\n)"
+# Slurm reads SLURM_*, SBATCH_* and SALLOC_* from sbatch's environment as options: a job's env
+# must not steer how the platform submits it.
+RESERVED_ENV_PREFIXES = ("SLURM_", "SBATCH_", "SALLOC_")
+ENV_KEY_PATTERN = (
+    "^(?!(?:"
+    + "|".join(RESERVED_ENV)
+    + ")$)(?!(?:"
+    + "|".join(RESERVED_ENV_PREFIXES)
+    + "))[A-Za-z_][A-Za-z0-9_]{0,127}$(?!\\n)"
+)
 _ENV_KEY = re.compile(ENV_KEY_PATTERN)
 _NO_NUL = "^[^\\u0000]*$(?!\\n)"
 
@@ -246,6 +255,11 @@ class JobSpec(BaseModel):
         for key, val in value.items():
             if key in RESERVED_ENV:
                 raise ValueError(f"{key} is set by the platform")
+            if key.startswith(RESERVED_ENV_PREFIXES):
+                raise ValueError(
+                    f"{key}: variables starting with {', '.join(RESERVED_ENV_PREFIXES)} are "
+                    "Slurm's own; give resources in the spec or #SBATCH lines"
+                )
             if not _ENV_KEY.match(key):
                 raise ValueError(f"{key!r} is not a valid variable name ([A-Za-z_][A-Za-z0-9_]*)")
             if "\x00" in val:

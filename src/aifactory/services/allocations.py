@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import date, datetime
 from typing import Any
 
@@ -104,6 +104,34 @@ def state_of(alloc: Allocation, now: datetime) -> AllocationState:
     return AllocationState.ACTIVE
 
 
+@dataclass
+class LedgerBatch:
+    """Ledger rows collected while many jobs end in one transaction (the Slurm loop applies
+    thousands at once), written by :meth:`flush` as one insert and one balance update per
+    allocation instead of two statements per job."""
+
+    rows: list[dict[str, Any]] = field(default_factory=list)
+    deltas: dict[str, int] = field(default_factory=dict)
+
+    def add(self, row: dict[str, Any]) -> None:
+        self.rows.append(row)
+        alloc_id = row["allocation_id"]
+        self.deltas[alloc_id] = self.deltas.get(alloc_id, 0) + int(row["gpu_seconds"])
+
+    def flush(self, session: Session) -> None:
+        if not self.rows:
+            return
+        allocs = table(Allocation)
+        for alloc_id, delta in sorted(self.deltas.items()):  # sorted: a stable lock order
+            session.execute(
+                allocs.update()
+                .where(allocs.c.id == alloc_id)
+                .values(balance_gpu_seconds=allocs.c.balance_gpu_seconds + delta)
+            )
+        session.execute(table(LedgerEntry).insert(), self.rows)
+        self.rows, self.deltas = [], {}
+
+
 def _entry(
     session: Session,
     alloc_id: str,
@@ -116,28 +144,31 @@ def _entry(
     used: int | None = None,
     work: str | None = None,
     at: datetime | None = None,
+    batch: LedgerBatch | None = None,
 ) -> None:
-    """Append one ledger row and move the allocation's balance by the same amount."""
+    """Append one ledger row and move the allocation's balance by the same amount (or leave
+    both to ``batch``)."""
+    row = {
+        "allocation_id": alloc_id,
+        "at": at or utcnow(),
+        "kind": kind.value,
+        "gpu_seconds": gpu_seconds,
+        "job_id": job_id,
+        "used_gpu_seconds": used,
+        "work": work,
+        "actor": actor,
+        "reason": reason,
+    }
+    if batch is not None:
+        batch.add(row)
+        return
     allocs = table(Allocation)
     session.execute(
         allocs.update()
         .where(allocs.c.id == alloc_id)
         .values(balance_gpu_seconds=allocs.c.balance_gpu_seconds + gpu_seconds)
     )
-    session.execute(
-        table(LedgerEntry).insert(),
-        {
-            "allocation_id": alloc_id,
-            "at": at or utcnow(),
-            "kind": kind.value,
-            "gpu_seconds": gpu_seconds,
-            "job_id": job_id,
-            "used_gpu_seconds": used,
-            "work": work,
-            "actor": actor,
-            "reason": reason,
-        },
-    )
+    session.execute(table(LedgerEntry).insert(), row)
 
 
 # -- grants ---------------------------------------------------------------------------------
@@ -322,7 +353,13 @@ def reserve(session: Session, alloc_id: str, job_id: str, need: int, now: dateti
     return None
 
 
-def settle(session: Session, job: Job, at: datetime, used_gpu_seconds: int | None = None) -> None:
+def settle(
+    session: Session,
+    job: Job,
+    at: datetime,
+    used_gpu_seconds: int | None = None,
+    batch: LedgerBatch | None = None,
+) -> None:
     """When a job with a reservation ends: record its actual use and return the unused part
     (GPUs x the time it ran, or what the site accounted; never more than was reserved)."""
     if job.allocation_id is None or job.reserved_gpu_seconds is None:
@@ -349,6 +386,7 @@ def settle(session: Session, job: Job, at: datetime, used_gpu_seconds: int | Non
         work=str(spec.get("work", WorkType.TRAINING.value)),
         reason=f"job ended after {ran} s on {gpus} GPUs",
         at=at,
+        batch=batch,
     )
 
 

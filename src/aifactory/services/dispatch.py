@@ -21,6 +21,7 @@ from aifactory.domain.execution import (
     Executor,
     LaunchRequest,
     PollResult,
+    ProcessOutcome,
     SiteUnavailable,
     Tracked,
 )
@@ -89,6 +90,15 @@ def _spend(
     budgets[key] = replace(budget, usable=usable)
 
 
+def _is_news(result: PollResult, current: tuple[str, str]) -> bool:
+    state, reason = current
+    if result.outcome is ProcessOutcome.QUEUED:
+        return result.reason != reason
+    if result.outcome is ProcessOutcome.RUNNING:
+        return state != JobState.RUNNING.value
+    return True
+
+
 class Dispatcher:
     def __init__(
         self,
@@ -109,6 +119,7 @@ class Dispatcher:
         # allocation's account exists there first.
         self.before_launch = before_launch
         self._partitions = {(s.id, p.id): p for s, p in catalog.partitions()}
+        self._cancels_sent: set[str] = set()  # cancels handed over, not repeated each pass
 
     # -- step 1: what is in use ------------------------------------------------------------
     def _usage(self, session: Session, now: datetime) -> dict[PartitionKey, _PartitionUse]:
@@ -419,11 +430,18 @@ class Dispatcher:
         with self.db.read() as session:
             rows = session.execute(
                 select(
-                    Job.id, Job.executor, Job.external_id, Job.workdir, Job.cancel_requested
+                    Job.id,
+                    Job.executor,
+                    Job.external_id,
+                    Job.workdir,
+                    Job.cancel_requested,
+                    Job.state,
+                    Job.reason,
                 ).where(Job.state.in_((JobState.SUBMITTED.value, JobState.RUNNING.value)))
             ).all()
         by_kind: dict[ExecutorKind, list[Tracked]] = defaultdict(list)
-        for job_id, kind, external_id, workdir, cancel_requested in rows:
+        known: dict[str, tuple[str, str]] = {}
+        for job_id, kind, external_id, workdir, cancel_requested, state, reason in rows:
             if kind is None or external_id is None or workdir is None:
                 continue
             if kinds is not None and ExecutorKind(kind) not in kinds:
@@ -432,24 +450,34 @@ class Dispatcher:
             executor = self.executors.get(ExecutorKind(kind))
             if executor is None:
                 continue
-            if cancel_requested:
+            if cancel_requested and job_id not in self._cancels_sent:
                 with contextlib.suppress(SiteUnavailable):  # asked again next pass
                     executor.cancel(tracked)
+                    self._cancels_sent.add(job_id)
             by_kind[ExecutorKind(kind)].append(tracked)
+            known[job_id] = (state, reason)
         changed = 0
         for kind, batch in by_kind.items():
-            changed += self.apply(self.executors[kind].poll(batch))
+            # Only what changed is written: a queue of waiting jobs costs no transaction.
+            news = [r for r in self.executors[kind].poll(batch) if _is_news(r, known[r.job_id])]
+            changed += self.apply(news)
+        self._cancels_sent.intersection_update(known)
         return changed
 
-    def apply(self, results: list[PollResult], chunk: int = 500) -> int:
-        """Apply what executors reported, a chunk of jobs per transaction."""
+    def apply(self, results: list[PollResult], chunk: int = 2000) -> int:
+        """Apply what executors reported, a chunk of jobs per transaction: the jobs' rows are
+        loaded at once, nothing is flushed until the end, and the allocations' ledger rows go
+        in as one batch (a sync pass may end thousands of Slurm jobs)."""
         changed = 0
         for i in range(0, len(results), chunk):
             part = {r.job_id: r for r in results[i : i + chunk]}
             with self.db.write() as session:
-                jobs = session.execute(select(Job).where(Job.id.in_(part))).scalars()
-                for job in jobs:
-                    changed += apply_result(session, job, part[job.id])
+                ledger = allocations.LedgerBatch()
+                with session.no_autoflush:
+                    jobs = session.execute(select(Job).where(Job.id.in_(part))).scalars()
+                    for job in jobs:
+                        changed += apply_result(session, job, part[job.id], ledger)
+                ledger.flush(session)
         return changed
 
     def recover(self) -> int:

@@ -10,6 +10,7 @@ from sqlalchemy.orm import Session
 from aifactory.db.tables import Job, UsageRecord
 from aifactory.domain.execution import PollResult, ProcessOutcome
 from aifactory.domain.jobs import JobState
+from aifactory.services import allocations
 from aifactory.services.ids import as_utc, utcnow
 from aifactory.services.jobs import transition
 
@@ -21,7 +22,12 @@ _OUTCOME_STATE = {
 }
 
 
-def apply_result(session: Session, job: Job, result: PollResult) -> int:
+def apply_result(
+    session: Session,
+    job: Job,
+    result: PollResult,
+    ledger: allocations.LedgerBatch | None = None,
+) -> int:
     state = JobState(job.state)
     if state.is_final:
         return 0
@@ -50,7 +56,13 @@ def apply_result(session: Session, job: Job, result: PollResult) -> int:
     job.ended_at = ended
     usage = _record_usage(session, job, result, ended)
     transition(
-        session, job, target, result.reason or target.value, at=ended, used_gpu_seconds=usage
+        session,
+        job,
+        target,
+        result.reason or target.value,
+        at=ended,
+        used_gpu_seconds=usage,
+        ledger=ledger,
     )
     return 1
 

@@ -51,6 +51,7 @@ def transition(
     at: datetime | None = None,
     *,
     used_gpu_seconds: int | None = None,
+    ledger: allocations.LedgerBatch | None = None,
 ) -> None:
     """The one place a job's state is written; an illegal transition raises before any write.
     A job that ends settles its allocation's reservation in the same transaction (with the
@@ -60,7 +61,7 @@ def transition(
     if target.is_final or target is JobState.PENDING:
         # Final states have no way out, so a reservation is settled exactly once; a job sent
         # back to pending returns its whole reservation and reserves again when re-placed.
-        allocations.settle(session, job, at, used_gpu_seconds)
+        allocations.settle(session, job, at, used_gpu_seconds, ledger)
         if target is JobState.PENDING:
             job.allocation_id = None
             job.reserved_gpu_seconds = None

@@ -10,6 +10,7 @@ from __future__ import annotations
 import os
 import shlex
 import subprocess
+import time
 from collections.abc import Mapping, Sequence
 
 from aifactory.executors.slurm.client import (
@@ -38,7 +39,9 @@ _UNREACHABLE = (
 )
 SQUEUE_FORMAT = "%i|%T|%r|%N|%S|%k"
 SACCT_FORMAT = "JobIDRaw,State,ExitCode,Start,End,ElapsedRaw,AllocTRES,NodeList"
-_CHUNK = 2000  # job ids per sacct call: far below any argv limit
+# Job ids per sacct call: one call for a whole pass, while --jobs=<ids> stays well below
+# Linux's 128 KiB limit on one argument (10,000 ids of 9 digits: 100 KB).
+_CHUNK = 10_000
 
 
 class CliClient:
@@ -52,15 +55,22 @@ class CliClient:
         cmd = list(argv)
         if self.conn.bin_dir is not None:
             cmd[0] = str(self.conn.bin_dir / cmd[0])
-        full_env = dict(_BASE_ENV)
+        # The job's variables first, the platform's over them: a job's env never chooses which
+        # sbatch runs (PATH) or which cluster it talks to (SLURM_CONF); Slurm's own variables
+        # are refused in job specs, and dropped here too.
+        full_env = {
+            k: v for k, v in env.items() if not k.startswith(("SLURM_", "SBATCH_", "SALLOC_"))
+        }
+        full_env.update(_BASE_ENV)
+        full_env["HOME"] = os.environ.get("HOME", "/")
         if self.conn.slurm_conf is not None:
             full_env["SLURM_CONF"] = str(self.conn.slurm_conf)
-        full_env.update(env)
+        if "SLURM_TIME_FORMAT" in env:  # ours, for epoch times in squeue and sacct
+            full_env["SLURM_TIME_FORMAT"] = env["SLURM_TIME_FORMAT"]
         if self.conn.ssh:
             remote = shlex.join(["env", *(f"{k}={v}" for k, v in full_env.items()), *cmd])
             local_env = dict(_BASE_ENV, HOME=os.environ.get("HOME", "/"))
             return ["ssh", "-o", "BatchMode=yes", self.conn.ssh, remote], local_env
-        full_env.setdefault("HOME", os.environ.get("HOME", "/"))
         return cmd, full_env
 
     def run(
@@ -149,7 +159,8 @@ class CliClient:
                 "--allocations",
                 f"--clusters={self.conn.cluster}",
                 f"--user={self.conn.submit_user}",
-                f"--starttime={int(since)}",
+                # sacct takes Slurm's time strings (local time), not epoch seconds.
+                f"--starttime={time.strftime('%Y-%m-%dT%H:%M:%S', time.localtime(since))}",
                 "--format=JobIDRaw,Comment",
                 "--state=CA,CD,F,PD,R,TO,NF,PR,OOM,BF,DL",
             ],
