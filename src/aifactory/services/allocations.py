@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any
 
@@ -22,6 +22,7 @@ from aifactory.domain.access import AllocationState, LedgerKind, WorkType
 from aifactory.domain.catalog import Catalog
 from aifactory.scheduling.placement import Budget, PartitionKey
 from aifactory.services import audit
+from aifactory.services.batch import WriteBatch
 from aifactory.services.errors import Conflict, Forbidden, Invalid, NotFound
 from aifactory.services.identity import Principal
 from aifactory.services.ids import as_utc, new_id, utcnow
@@ -104,34 +105,6 @@ def state_of(alloc: Allocation, now: datetime) -> AllocationState:
     return AllocationState.ACTIVE
 
 
-@dataclass
-class LedgerBatch:
-    """Ledger rows collected while many jobs end in one transaction (the Slurm loop applies
-    thousands at once), written by :meth:`flush` as one insert and one balance update per
-    allocation instead of two statements per job."""
-
-    rows: list[dict[str, Any]] = field(default_factory=list)
-    deltas: dict[str, int] = field(default_factory=dict)
-
-    def add(self, row: dict[str, Any]) -> None:
-        self.rows.append(row)
-        alloc_id = row["allocation_id"]
-        self.deltas[alloc_id] = self.deltas.get(alloc_id, 0) + int(row["gpu_seconds"])
-
-    def flush(self, session: Session) -> None:
-        if not self.rows:
-            return
-        allocs = table(Allocation)
-        for alloc_id, delta in sorted(self.deltas.items()):  # sorted: a stable lock order
-            session.execute(
-                allocs.update()
-                .where(allocs.c.id == alloc_id)
-                .values(balance_gpu_seconds=allocs.c.balance_gpu_seconds + delta)
-            )
-        session.execute(table(LedgerEntry).insert(), self.rows)
-        self.rows, self.deltas = [], {}
-
-
 def _entry(
     session: Session,
     alloc_id: str,
@@ -144,7 +117,7 @@ def _entry(
     used: int | None = None,
     work: str | None = None,
     at: datetime | None = None,
-    batch: LedgerBatch | None = None,
+    batch: WriteBatch | None = None,
 ) -> None:
     """Append one ledger row and move the allocation's balance by the same amount (or leave
     both to ``batch``)."""
@@ -160,7 +133,7 @@ def _entry(
         "reason": reason,
     }
     if batch is not None:
-        batch.add(row)
+        batch.ledger(row)
         return
     allocs = table(Allocation)
     session.execute(
@@ -358,7 +331,7 @@ def settle(
     job: Job,
     at: datetime,
     used_gpu_seconds: int | None = None,
-    batch: LedgerBatch | None = None,
+    batch: WriteBatch | None = None,
 ) -> None:
     """When a job with a reservation ends: record its actual use and return the unused part
     (GPUs x the time it ran, or what the site accounted; never more than was reserved)."""

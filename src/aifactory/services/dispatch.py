@@ -12,7 +12,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from sqlalchemy import select
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, defer
 
 from aifactory.db.engine import Database
 from aifactory.db.tables import Job, Project
@@ -38,6 +38,7 @@ from aifactory.scheduling.placement import (
     summarise,
 )
 from aifactory.services import allocations, audit, slurm_sites
+from aifactory.services.batch import WriteBatch
 from aifactory.services.ids import as_utc, utcnow
 from aifactory.services.job_results import apply_result
 from aifactory.services.jobs import demand_of, job_workdir, transition
@@ -472,12 +473,17 @@ class Dispatcher:
         for i in range(0, len(results), chunk):
             part = {r.job_id: r for r in results[i : i + chunk]}
             with self.db.write() as session:
-                ledger = allocations.LedgerBatch()
+                batch = WriteBatch()
                 with session.no_autoflush:
-                    jobs = session.execute(select(Job).where(Job.id.in_(part))).scalars()
+                    # The placement record (every partition's verdict) is the big column,
+                    # and not needed here.
+                    jobs = session.execute(
+                        select(Job).options(defer(Job.placement)).where(Job.id.in_(part))
+                    ).scalars()
                     for job in jobs:
-                        changed += apply_result(session, job, part[job.id], ledger)
-                ledger.flush(session)
+                        changed += apply_result(session, job, part[job.id], batch)
+                session.flush()  # the jobs' new states first, then the rows that follow them
+                batch.flush(session)
         return changed
 
     def recover(self) -> int:

@@ -10,7 +10,7 @@ from sqlalchemy.orm import Session
 from aifactory.db.tables import Job, UsageRecord
 from aifactory.domain.execution import PollResult, ProcessOutcome
 from aifactory.domain.jobs import JobState
-from aifactory.services import allocations
+from aifactory.services.batch import WriteBatch
 from aifactory.services.ids import as_utc, utcnow
 from aifactory.services.jobs import transition
 
@@ -26,7 +26,7 @@ def apply_result(
     session: Session,
     job: Job,
     result: PollResult,
-    ledger: allocations.LedgerBatch | None = None,
+    batch: WriteBatch | None = None,
 ) -> int:
     state = JobState(job.state)
     if state.is_final:
@@ -54,7 +54,7 @@ def apply_result(
         job.started_at = datetime.fromtimestamp(result.started_at, UTC)
     job.exit_code = result.exit_code
     job.ended_at = ended
-    usage = _record_usage(session, job, result, ended)
+    usage = _record_usage(session, job, result, ended, batch)
     transition(
         session,
         job,
@@ -62,12 +62,14 @@ def apply_result(
         result.reason or target.value,
         at=ended,
         used_gpu_seconds=usage,
-        ledger=ledger,
+        batch=batch,
     )
     return 1
 
 
-def _record_usage(session: Session, job: Job, result: PollResult, ended: datetime) -> int:
+def _record_usage(
+    session: Session, job: Job, result: PollResult, ended: datetime, batch: WriteBatch | None
+) -> int:
     """One usage record per job, written with its final state (so exactly once). A site that
     accounts usage (Slurm's sacct) is taken at its word; otherwise GPUs x the time it ran."""
     res = job.spec["resources"]
@@ -80,23 +82,25 @@ def _record_usage(session: Session, job: Job, result: PollResult, ended: datetim
         start = as_utc(job.started_at) if job.started_at else ended
         elapsed = max(0, int((ended - start).total_seconds()))
         tres, source = None, job.executor or "local"
-    session.add(
-        UsageRecord(
-            job_id=job.id,
-            org_id=job.org_id,
-            project_id=job.project_id,
-            allocation_id=job.allocation_id,
-            site_id=job.site_id or "",
-            partition_id=job.partition_id or "",
-            source=source,
-            external_id=job.external_id,
-            gpus=gpus,
-            elapsed_s=elapsed,
-            gpu_seconds=gpus * elapsed,
-            alloc_tres=tres,
-            started_at=job.started_at,
-            ended_at=ended,
-            recorded_at=utcnow(),
-        )
-    )
+    row = {
+        "job_id": job.id,
+        "org_id": job.org_id,
+        "project_id": job.project_id,
+        "allocation_id": job.allocation_id,
+        "site_id": job.site_id or "",
+        "partition_id": job.partition_id or "",
+        "source": source,
+        "external_id": job.external_id,
+        "gpus": gpus,
+        "elapsed_s": elapsed,
+        "gpu_seconds": gpus * elapsed,
+        "alloc_tres": tres,
+        "started_at": job.started_at,
+        "ended_at": ended,
+        "recorded_at": utcnow(),
+    }
+    if batch is not None:
+        batch.add(UsageRecord, row)
+    else:
+        session.add(UsageRecord(**row))
     return gpus * elapsed

@@ -19,6 +19,7 @@ from aifactory.domain.jobs import JobState, check_transition
 from aifactory.domain.jobspec import JobSpec
 from aifactory.scheduling.placement import Demand, static_candidates
 from aifactory.services import allocations, audit
+from aifactory.services.batch import WriteBatch
 from aifactory.services.errors import Conflict, Forbidden, Invalid, NotFound
 from aifactory.services.identity import Principal
 from aifactory.services.ids import new_id, utcnow
@@ -51,7 +52,7 @@ def transition(
     at: datetime | None = None,
     *,
     used_gpu_seconds: int | None = None,
-    ledger: allocations.LedgerBatch | None = None,
+    batch: WriteBatch | None = None,
 ) -> None:
     """The one place a job's state is written; an illegal transition raises before any write.
     A job that ends settles its allocation's reservation in the same transaction (with the
@@ -61,14 +62,18 @@ def transition(
     if target.is_final or target is JobState.PENDING:
         # Final states have no way out, so a reservation is settled exactly once; a job sent
         # back to pending returns its whole reservation and reserves again when re-placed.
-        allocations.settle(session, job, at, used_gpu_seconds, ledger)
+        allocations.settle(session, job, at, used_gpu_seconds, batch)
         if target is JobState.PENDING:
             job.allocation_id = None
             job.reserved_gpu_seconds = None
     job.state = target.value
     job.updated_at = at
     job.reason = reason
-    session.add(JobEvent(job_id=job.id, state=target.value, at=at, reason=reason))
+    event = {"job_id": job.id, "state": target.value, "at": at, "reason": reason}
+    if batch is not None:
+        batch.add(JobEvent, event)
+    else:
+        session.add(JobEvent(**event))
 
 
 def catalog_model(name: str, catalog: Catalog) -> str | None:
