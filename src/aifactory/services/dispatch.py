@@ -56,6 +56,34 @@ class _PartitionUse:
     releases: list[tuple[float, int, int]]
 
 
+@dataclass(frozen=True)
+class _Placed:
+    """What launching a placed job needs, as the placing transaction wrote it."""
+
+    workdir: Path
+    kind: ExecutorKind
+    ids: list[int]
+    site: str
+    partition: str
+    allocation_id: str
+    attempts: int
+    placed_at: float
+
+    @classmethod
+    def of(cls, job: Job) -> _Placed:
+        assert job.workdir and job.executor
+        return cls(
+            Path(job.workdir),
+            ExecutorKind(job.executor),
+            list(job.accelerator_ids or []),
+            job.site_id or "",
+            job.partition_id or "",
+            job.allocation_id or "",
+            job.launch_attempts or 0,
+            as_utc(job.updated_at).timestamp(),
+        )
+
+
 def _hold_reason(candidates: tuple[Candidate, ...], never: bool) -> str:
     if never:
         return ("no partition can run this job: " + summarise(candidates))[:2000]
@@ -231,14 +259,15 @@ class Dispatcher:
             )
             assert chosen.allocation_id is not None
             gpu_seconds = need * spec.resources.walltime_s
-            refused = self._mark_placed(
+            placed = self._mark_placed(
                 job_id, placement, chosen, part.executor, ids, gpu_seconds, now
             )
             memo.clear()
-            if refused is _GONE:
+            if placed is _GONE:
                 continue
+            refused = placed if isinstance(placed, str) else None
             _spend(budget, key, chosen.allocation_id, gpu_seconds, refused)
-            if refused is not None:
+            if isinstance(placed, str):
                 continue
             cpus = spec.resources.cpus * spec.resources.nodes
             u.used += need
@@ -252,7 +281,7 @@ class Dispatcher:
                 releases=tuple(u.releases),
                 free_cpus=None if old.free_cpus is None else old.free_cpus - cpus,
             )
-            if self._launch(job_id, spec):
+            if self._launch(job_id, spec, placed):
                 launched += 1
         if holds:
             self._hold(holds)
@@ -281,9 +310,9 @@ class Dispatcher:
         ids: list[int],
         gpu_seconds: int,
         now: datetime,
-    ) -> str | None:
-        """Place the job and reserve its GPU-hours in one transaction; None when placed,
-        else why not (the reservation is refused when the hours are gone meanwhile)."""
+    ) -> _Placed | str:
+        """Place the job and reserve its GPU-hours in one transaction; what launching it
+        needs, else why not (the reservation is refused when the hours are gone meanwhile)."""
         site_id, part_id = chosen.site, chosen.partition
         assert chosen.allocation_id is not None
         with self.db.write() as session:
@@ -322,20 +351,28 @@ class Dispatcher:
                     "reserved_gpu_seconds": gpu_seconds,
                 },
             )
-        return None
-
-    def _launch(self, job_id: str, spec: JobSpec, *, adopt: bool = False) -> bool:
-        with self.db.read() as session:
-            job = session.get(Job, job_id)
-            assert job is not None and job.workdir and job.executor
-            workdir, kind = Path(job.workdir), ExecutorKind(job.executor)
-            ids, site, part = (
-                list(job.accelerator_ids or []),
-                job.site_id or "",
-                job.partition_id or "",
+            return _Placed(
+                Path(job.workdir),
+                executor,
+                ids,
+                site_id,
+                part_id,
+                chosen.allocation_id,
+                job.launch_attempts or 0,
+                now.timestamp(),
             )
-            allocation_id, attempts = job.allocation_id or "", job.launch_attempts or 0
-            placed_at = as_utc(job.updated_at).timestamp()
+
+    def _launch(
+        self, job_id: str, spec: JobSpec, placed: _Placed | None = None, *, adopt: bool = False
+    ) -> bool:
+        if placed is None:  # a retry or a recovery: read what the placing transaction wrote
+            with self.db.read() as session:
+                job = session.get(Job, job_id)
+                assert job is not None
+                placed = _Placed.of(job)
+        workdir, kind, ids = placed.workdir, placed.kind, placed.ids
+        site, part, allocation_id = placed.site, placed.partition, placed.allocation_id
+        attempts, placed_at = placed.attempts, placed.placed_at
         executor = self.executors[kind]
         res = spec.resources
         accelerator = (
