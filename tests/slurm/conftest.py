@@ -34,6 +34,15 @@ REQUIRE = os.environ.get("AIF_REQUIRE_SLURM") == "1"
 FINAL = ("completed", "failed", "cancelled", "timeout")
 
 
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """One xdist worker runs every Slurm test, one after another (``--dist loadgroup``): a
+    test that stops a controller must not pull the cluster from under another one."""
+    here = Path(__file__).parent
+    for item in items:
+        if here in Path(str(item.fspath)).parents:
+            item.add_marker(pytest.mark.xdist_group("slurm"))
+
+
 @dataclass
 class Clusters:
     info: dict[str, Any]

@@ -3,6 +3,7 @@ leonardo over slurmrestd."""
 
 from __future__ import annotations
 
+import time
 from typing import Any
 
 from tests.slurm.conftest import SlurmPlatform
@@ -96,7 +97,9 @@ def direct_sbatch(sp: SlurmPlatform, cluster: str, account: str, *args: str) -> 
 def test_an_allocation_exhausted_in_slurm_keeps_the_job_pending_with_slurms_reason(
     slurm: SlurmPlatform,
 ) -> None:
-    owner, _org, project = slurm.platform.tenant()
+    owner = slurm.platform.user()
+    org = slurm.platform.org(owner)
+    project = slurm.platform.project(owner, org["id"], gpu_hours=None)  # no default grants
     pid = project["id"]
     # 1 GPU-hour on lumi only: GrpTRESMins=gres/gpu=60 on the allocation's account.
     (alloc,) = slurm.platform.grant(pid, 1, partitions=("lumi/standard-g",))
@@ -115,21 +118,38 @@ def test_an_allocation_exhausted_in_slurm_keeps_the_job_pending_with_slurms_reas
         "format=User,GrpTRESMins",
     )
     assert "|gres/gpu=60" in limits
-    # A member uses 56 of the 60 GPU-minutes directly on the login node (8 GPUs x 7 min).
+    # slurmdbd pushes the limit to slurmctld a moment later: wait until the controller has it.
+    deadline = time.monotonic() + 60
+    shown = ""
+    while "GrpTRESMins=" not in shown or "gres/gpu=60(" not in shown.split("GrpTRESMins=")[1]:
+        assert time.monotonic() < deadline, shown
+        time.sleep(0.5)
+        shown = slurm.clusters.run(
+            "lumi", "scontrol", "show", "assoc_mgr", "flags=assoc", f"accounts={alloc['id']}"
+        )
+    # A member books 56 of the 60 GPU-minutes directly on the login node (4 GPUs x 14 min),
+    # leaving GPUs free: only the limit can hold the next job, not a full node.
     direct = direct_sbatch(
-        slurm, "lumi", alloc["id"], "--gres=gpu:mi250x:8", "--time=7", "--wrap=sleep 600"
+        slurm, "lumi", alloc["id"], "--gres=gpu:mi250x:4", "--time=14", "--wrap=sleep 600"
     )
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:  # its GPU-minutes count once it runs
+        state = slurm.clusters.run("lumi", "squeue", "-h", "-j", direct, "-o", "%T").strip()
+        if state == "RUNNING":
+            break
+        time.sleep(0.5)
+    assert state == "RUNNING", f"the direct job {direct} is {state}"
     # The platform still sees 1 GPU-hour (it never saw that job) and hands its job over;
     # Slurm's accounting holds it: 5 GPU-minutes would go over the limit.
     job = submit(slurm, lumi_job(pid, "echo ran", accelerators_per_node=1))
     waiting = slurm.wait(job["id"], ("submitted",), timeout=60)
-    for _ in range(20):
+    deadline = time.monotonic() + 90  # Slurm names the reason at its next scheduling pass
+    while "AssocGrp" not in waiting["reason"] and time.monotonic() < deadline:
+        time.sleep(1)
         slurm.step()
         waiting = owner.get(f"/jobs/{job['id']}").json()
-        if "AssocGrp" in waiting["reason"]:
-            break
-    assert waiting["state"] == "submitted"
-    assert waiting["reason"].startswith("Slurm: PENDING (AssocGrpGRESMinutes")
+    assert waiting["state"] == "submitted", waiting
+    assert waiting["reason"].startswith("Slurm: PENDING (AssocGrpGRESMinutes"), waiting["reason"]
     # The direct job ends: its remaining minutes are released and the platform's job runs.
     slurm.clusters.run("lumi", "scancel", direct)
     done = slurm.wait(job["id"])
