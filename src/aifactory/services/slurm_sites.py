@@ -43,11 +43,6 @@ class Reconciled:
     accounts: frozenset[str] = frozenset()  # every account the platform wants on the site
 
 
-def _slurm_text(text: str) -> str:
-    """sacctmgr values cannot hold quotes or newlines reliably; keep them plain."""
-    return " ".join(text.replace("'", "").replace('"', "").split())[:100] or "-"
-
-
 def desired_state(
     session: Session, catalog: Catalog, conn: SiteConnection, now: datetime
 ) -> accounts.Desired:
@@ -84,16 +79,15 @@ def desired_state(
     }
     out: list[accounts.DesiredAccount] = []
     for org in orgs.values():
-        name = _slurm_text(org.name)
-        out.append(accounts.DesiredAccount(org.id, conn.account, name, name))
+        # Texts as the platform has them; the planner turns them into what sacctmgr stores.
+        out.append(accounts.DesiredAccount(org.id, conn.account, org.name, org.name))
     for proj in projects.values():
-        org_name = _slurm_text(orgs[proj.org_id].name)
         out.append(
             accounts.DesiredAccount(
                 proj.id,
                 proj.org_id,
-                _slurm_text(proj.name),
-                org_name,
+                proj.name,
+                orgs[proj.org_id].name,
                 submit_blocked=proj.suspended_at is not None,
             )
         )
@@ -106,8 +100,8 @@ def desired_state(
             accounts.DesiredAccount(
                 a.id,
                 a.project_id,
-                _slurm_text(f"allocation on {a.partition_id}"),
-                _slurm_text(orgs[a.org_id].name),
+                f"allocation on {a.partition_id}",
+                orgs[a.org_id].name,
                 gpu_minutes=max(0, int(granted.get(a.id) or 0)) // 60,
                 submit_blocked=not live,
             )
