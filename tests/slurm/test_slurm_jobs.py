@@ -140,8 +140,10 @@ def test_an_allocation_exhausted_in_slurm_keeps_the_job_pending_with_slurms_reas
         time.sleep(0.5)
     assert state == "RUNNING", f"the direct job {direct} is {state}"
     # The platform still sees 1 GPU-hour (it never saw that job) and hands its job over;
-    # Slurm's accounting holds it: 5 GPU-minutes would go over the limit.
-    job = submit(slurm, lumi_job(pid, "echo ran", accelerators_per_node=1))
+    # Slurm's accounting holds it: 10 more GPU-minutes would go over the limit. (slurmctld
+    # floors used and running minutes separately, so the margin must exceed 2 minutes: with a
+    # 5-minute job, 56 booked could count as 55 and 55 + 5 fit the 60.)
+    job = submit(slurm, lumi_job(pid, "echo ran", accelerators_per_node=1, walltime="10m"))
     waiting = slurm.wait(job["id"], ("submitted",), timeout=60)
     deadline = time.monotonic() + 90  # Slurm names the reason at its next scheduling pass
     while "AssocGrp" not in waiting["reason"] and time.monotonic() < deadline:
