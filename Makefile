@@ -7,7 +7,7 @@ PORT   ?= 8000
 # pytest's exit code 5 ("no tests collected") is a failure here, never a pass.
 PYTEST_ARGS ?= -n 2 --dist loadgroup
 
-.PHONY: run test lint typecheck unit bench bench-slurm clean
+.PHONY: run test lint typecheck unit bench bench-slurm bench-sched clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -41,6 +41,10 @@ bench: $(VENV)/.installed-test
 # Real Slurm (scripts/slurm-test-cluster.sh, root): exit 2 when this machine cannot run it.
 bench-slurm: $(VENV)/.installed-test
 	$(BIN)/python bench/slurm.py --jobs 2000 --sync-jobs 10000
+
+# One scheduling cycle on synthetic snapshots (1k to 1M pending jobs): docs/benchmarks.md.
+bench-sched: $(VENV)/.installed-test
+	$(BIN)/python bench/sched.py --sizes 1000,10000,100000,1000000 --repeat 3
 
 clean:
 	rm -rf $(VENV) data .pytest_cache .mypy_cache .ruff_cache

@@ -131,8 +131,13 @@ def build(tmp: Path, conf: str, gres: str, root: str) -> tuple[Runtime, TestClie
     conn = {"transport": "cli", "cluster": CLUSTER, "account": root, "slurm_conf": conf}
     sites.write_text(yaml.safe_dump({CLUSTER: {**conn, "gres": {PARTITION: gres}}}))
     db_url = f"sqlite:///{tmp / 'data' / 'aifactory.db'}"
+    # The bench measures hand-over speed, so the in-flight window may not hold jobs back.
     settings = load_settings(
-        data_dir=tmp / "data", database_url=db_url, run_loops=False, slurm_sites=sites
+        data_dir=tmp / "data",
+        database_url=db_url,
+        run_loops=False,
+        slurm_sites=sites,
+        slurm_window=100_000,
     )
     prepare(settings)
     runtime = Runtime(settings)

@@ -134,6 +134,9 @@ class Actor:
     def post(self, path: str, json: Any = None, **kw: Any) -> Any:
         return self.client.post(_api(path), json=json, headers=self._h(kw), **kw)
 
+    def put(self, path: str, json: Any = None, **kw: Any) -> Any:
+        return self.client.put(_api(path), json=json, headers=self._h(kw), **kw)
+
     def delete(self, path: str, **kw: Any) -> Any:
         return self.client.delete(_api(path), headers=self._h(kw), **kw)
 
@@ -248,6 +251,17 @@ def run_until_final(
     platform: Platform, job_id: str, actor: Actor | None = None, timeout: float = 20.0
 ) -> dict[str, Any]:
     """Drive the dispatch and executor loops by hand until the job ends."""
+    return run_until(platform, job_id, FINAL_STATES, actor, timeout)
+
+
+def run_until(
+    platform: Platform,
+    job_id: str,
+    states: tuple[str, ...],
+    actor: Actor | None = None,
+    timeout: float = 20.0,
+) -> dict[str, Any]:
+    """Drive the dispatch and executor loops by hand until the job is in one of ``states``."""
     actor = actor or platform.admin
     deadline = time.monotonic() + timeout
     job: dict[str, Any] = {}
@@ -255,10 +269,10 @@ def run_until_final(
         platform.runtime.dispatcher.dispatch_once()
         platform.runtime.dispatcher.poll_once()
         job = dict(actor.get(f"/jobs/{job_id}").json())
-        if job["state"] in FINAL_STATES:
+        if job["state"] in states:
             return job
         time.sleep(0.05)
-    raise AssertionError(f"job {job_id} did not finish: {job}")
+    raise AssertionError(f"job {job_id} did not reach {', '.join(states)}: {job}")
 
 
 def job_spec(project_id: str, run: str = "echo hello", **kw: Any) -> dict[str, Any]:

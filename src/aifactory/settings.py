@@ -11,13 +11,15 @@ from enum import StrEnum
 from pathlib import Path
 from typing import Any
 
-from pydantic import Field, SecretStr, model_validator
+from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import (
     BaseSettings,
     PydanticBaseSettingsSource,
     SettingsConfigDict,
     TomlConfigSettingsSource,
 )
+
+from aifactory.domain.access import AccessMode
 
 DEV_SECRET = "aifactory-development-secret-change-me"
 
@@ -66,6 +68,46 @@ class Settings(BaseSettings):
     slurm_reconcile_interval_s: float = Field(
         default=300.0, gt=0, description="How often Slurm accounts and limits are reconciled."
     )
+    slurm_window: int = Field(
+        default=16,
+        ge=1,
+        le=100_000,
+        description="Jobs handed to each Slurm partition and not yet running, at most.",
+    )
+    preemption: list[str] = Field(
+        default_factory=list,
+        description=(
+            "Partitions (site/partition) where a higher-priority job may preempt Playground "
+            "jobs that allow it. Empty: preemption is off."
+        ),
+    )
+    fairshare_half_life_s: float = Field(
+        default=7 * 86400.0, gt=0, description="Half-life of past usage in fair share."
+    )
+    qos_weights: dict[AccessMode, float] = Field(
+        default_factory=dict,
+        description=(
+            "Per access mode, its QoS factor in [0, 1] (default: large_scale and "
+            "ai_for_science 1, fast_lane 0.5, playground 0)."
+        ),
+    )
+
+    @field_validator("preemption")
+    @classmethod
+    def _partition_keys(cls, value: list[str]) -> list[str]:
+        for item in value:
+            site, _, part = item.partition("/")
+            if not site or not part or "/" in part:
+                raise ValueError(f"{item!r} is not site/partition (e.g. local/local)")
+        return value
+
+    @field_validator("qos_weights")
+    @classmethod
+    def _qos_range(cls, value: dict[AccessMode, float]) -> dict[AccessMode, float]:
+        for mode, weight in value.items():
+            if not 0.0 <= weight <= 1.0:
+                raise ValueError(f"{mode.value}: {weight} is outside [0, 1]")
+        return value
 
     @model_validator(mode="after")
     def _refuse_default_secrets(self) -> Settings:

@@ -54,6 +54,7 @@ from tests.conftest import Databases, Platform, build_platform, job_spec
 # - POST /allocations: ends after it starts. Adjustments: the balance never goes below 0.
 # - POST /reviews/{id}: a technical review needs `passed`, a peer review a `score`.
 # - POST /proposals/{id}/reviewers: the reviewer role, conflicts, the call's review steps.
+# - PUT /orgs/{id}/restriction: with both sites and countries, each site in one of them.
 DATA_RULES: dict[str, frozenset[str]] = {
     # #SBATCH lines of a batch script (their form is checked line by line).
     "POST /api/v1/jobs": frozenset({"resources", "script"}),
@@ -64,6 +65,7 @@ DATA_RULES: dict[str, frozenset[str]] = {
     "POST /api/v1/allocations/{allocation_id}/adjustments": frozenset({"gpu_hours"}),
     "POST /api/v1/reviews/{review_id}": frozenset({"passed", "score"}),
     "POST /api/v1/proposals/{proposal_id}/reviewers": frozenset({"kind", "reviewer"}),
+    "PUT /api/v1/orgs/{org_id}/restriction": frozenset({"sites"}),
 }
 
 # Fixed, so CI replays the same run; AIF_SCHEMATHESIS_SEED / _EXAMPLES explore further.

@@ -59,6 +59,11 @@ CROSS_TENANT: dict[tuple[str, str], Probe] = {
         body=lambda w: {"email": w.bob.email, "role": "owner"}
     ),
     ("DELETE", f"{API}/orgs/{{org_id}}/members/{{user_id}}"): Probe(),
+    # bob lifts, or sets, an operator's restriction on alice's organisation.
+    ("PUT", f"{API}/orgs/{{org_id}}/restriction"): Probe(
+        body=lambda w: {"sites": ["local"], "reason": "bob's hold"}
+    ),
+    ("DELETE", f"{API}/orgs/{{org_id}}/restriction"): Probe(),
     ("GET", f"{API}/projects/{{project_id}}"): Probe(),
     ("GET", f"{API}/projects/{{project_id}}/members"): Probe(),
     ("POST", f"{API}/projects/{{project_id}}/members"): Probe(

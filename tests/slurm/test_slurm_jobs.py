@@ -121,7 +121,12 @@ def test_an_allocation_exhausted_in_slurm_keeps_the_job_pending_with_slurms_reas
     # slurmdbd pushes the limit to slurmctld a moment later: wait until the controller has it.
     deadline = time.monotonic() + 60
     shown = ""
-    while "GrpTRESMins=" not in shown or "gres/gpu=60(" not in shown.split("GrpTRESMins=")[1]:
+    # Any of the account's association records (the account's own, or its user's: their order
+    # in the output varies) may be listed first; the account's carries the limit.
+    while not any(
+        line.strip().startswith("GrpTRESMins=") and "gres/gpu=60(" in line
+        for line in shown.splitlines()
+    ):
         assert time.monotonic() < deadline, shown
         time.sleep(0.5)
         shown = slurm.clusters.run(

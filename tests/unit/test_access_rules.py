@@ -23,9 +23,17 @@ from aifactory.domain.access import (
     check_review_transition,
 )
 from aifactory.domain.access_forms import CallSpec
-from aifactory.scheduling.placement import Budget, place
+from aifactory.scheduling.cycle import cycle
+from aifactory.scheduling.model import Action, Budget, Filter
 from aifactory.services.calls import decision_due, default_cutoffs
-from tests.unit.builders import make_catalog, make_job, make_partition, make_site
+from tests.unit.builders import (
+    NOW,
+    make_catalog,
+    make_job,
+    make_partition,
+    make_site,
+    make_snapshot,
+)
 
 P = ProposalState
 
@@ -102,25 +110,25 @@ def test_review_transitions(current: ReviewState, target: ReviewState, ok: bool)
 
 
 # -- placement: an allocation with room ---------------------------------------------------------
-CATALOG = make_catalog(make_site("fi", make_partition("a100", "A100")))
+SITE = make_site("fi", make_partition("a100", "A100"))
 KEY = ("fi", "a100")
 HOUR = 3600
 
-# (case, budgets, job, placed?, allocation chosen, words in the reason)
+# (case, the project's budgets, job, placed?, allocation chosen, words in the verdict's reason)
 BUDGETS = [
     ("no allocation at all", {}, make_job(), False, None, "no allocation here"),
     ("room for it", {KEY: Budget((("alc-1", 2 * HOUR),))}, make_job(), True, "alc-1", ""),
     ("exactly enough", {KEY: Budget((("alc-1", HOUR),))}, make_job(), True, "alc-1", ""),
     ("one second short", {KEY: Budget((("alc-1", HOUR - 1),))}, make_job(), False, None,
-     "the job needs 1 (1 GPUs x 3600 s)"),
+     "GPU-hours left; the job needs 1"),
     ("walltime x GPUs", {KEY: Budget((("alc-1", 3 * HOUR),))}, make_job().gpus(4), False, None,
-     "needs 4"),
+     "allocation has 3 GPU-hours left; the job needs 4"),
     ("soonest-ending first", {KEY: Budget((("alc-old", HOUR), ("alc-new", 9 * HOUR)))},
      make_job(), True, "alc-old", ""),
     ("next one when the first is short", {KEY: Budget((("alc-old", 10), ("alc-new", HOUR)))},
      make_job(), True, "alc-new", ""),
     ("exhausted, with the reason", {KEY: Budget((), "allocation alc-1 is exhausted")},
-     make_job(), False, None, "alc-1 is exhausted"),
+     make_job(), False, None, "allocation alc-1 is exhausted; the job needs 1 GPU-hours"),
     ("no GPUs still needs a live allocation", {KEY: Budget((("alc-1", 0),))},
      make_job().gpus(0), False, None, "0 GPU-hours left"),
     ("no GPUs on a live allocation", {KEY: Budget((("alc-1", 1),))}, make_job().gpus(0), True,
@@ -136,18 +144,49 @@ BUDGETS = [
 def test_placement_needs_an_allocation_with_room_for_walltime_times_gpus(  # type: ignore[no-untyped-def]
     case: str, budgets, job, placed: bool, allocation: str | None, words: str
 ) -> None:
-    result = place(job.build(), CATALOG, {}, budgets)
-    (candidate,) = result.candidates
-    assert (result.chosen is not None) == placed, candidate
-    assert candidate.allocation_id == allocation
-    assert words in candidate.reason
-    if not placed:
+    snap = make_snapshot(SITE, jobs=[job], budgets={"p1": budgets}, check_budgets=True)
+    decision = cycle(snap, NOW).of("j1")
+    (verdict,) = decision.verdicts
+    assert (decision.action is Action.PLACE) == placed, verdict
+    assert verdict.allocation_id == allocation
+    assert words in verdict.reason, verdict.reason
+    if placed:
+        assert decision.chosen == verdict
+    else:
         # Hours may come (a grant, a settlement): the job waits, it is not failed.
-        assert candidate.retry and not result.never
+        assert verdict.failed is Filter.ALLOCATION and verdict.retry
+        assert decision.action is Action.HOLD
+        assert decision.reason.startswith("waiting for an allocation with hours left: fi/a100: ")
+
+
+def test_a_cycle_counts_what_it_promised_to_the_projects_earlier_jobs() -> None:
+    budgets = {"p1": {KEY: Budget((("alc-old", HOUR), ("alc-new", 90 * 60)))}}
+    jobs = [make_job().submitted_at(NOW - 30 + i).pending(f"j{i}") for i in range(3)]
+    snap = make_snapshot(SITE, jobs=jobs, budgets=budgets, check_budgets=True)
+    decisions = cycle(snap, NOW)
+    assert [decisions.of(j.id).action for j in jobs] == [Action.PLACE, Action.PLACE, Action.HOLD]
+    assert [decisions.of(j.id).verdicts[0].allocation_id for j in jobs] == [
+        "alc-old",
+        "alc-new",
+        None,
+    ]
+    assert decisions.of("j2").verdicts[0].reason == (
+        "allocation has 0.5 GPU-hours left; the job needs 1"
+    )
+
+
+def test_another_projects_allocation_is_not_drawn_on() -> None:
+    budgets = {"p-rich": {KEY: Budget((("alc-rich", 100 * HOUR),))}}
+    job = make_job().project("p-poor")
+    snap = make_snapshot(SITE, jobs=[job], budgets=budgets, check_budgets=True)
+    assert cycle(snap, NOW).of("j1").action is Action.HOLD
 
 
 def test_without_budgets_allocations_are_not_considered() -> None:
-    assert place(make_job().build(), CATALOG, {}).chosen is not None
+    snap = make_snapshot(SITE, jobs=[make_job()], check_budgets=False)
+    decision = cycle(snap, NOW).of("j1")
+    assert decision.action is Action.PLACE
+    assert decision.chosen is not None and decision.chosen.allocation_id is None
 
 
 # -- decision due dates ----------------------------------------------------------------------

@@ -110,3 +110,6 @@ def _document_catalog(spec: dict[str, Any], catalog: Catalog, slurm_sites: list[
     schemas["CallSpec"]["properties"]["partitions"]["items"]["enum"] = refs
     schemas["ResourceRequest"]["properties"]["partition"]["enum"] = refs
     schemas["AllocationCreate"]["properties"]["partition"]["enum"] = refs
+    restrict = schemas["OrgRestrict"]["properties"]
+    restrict["sites"]["items"]["enum"] = [s.id for s in catalog.sites]
+    restrict["countries"]["items"]["enum"] = sorted({s.country for s in catalog.sites})

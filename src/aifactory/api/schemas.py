@@ -147,6 +147,42 @@ class OrgCreate(Strict):
         return value
 
 
+class OrgRestrict(Strict):
+    """Where the organisation's jobs may run: only on ``sites`` and/or only on sites in
+    ``countries`` (at least one of the two); ``reason`` is what the scheduler says."""
+
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={
+            "anyOf": [
+                {"required": ["sites"], "properties": {"sites": {"minItems": 1}}},
+                {"required": ["countries"], "properties": {"countries": {"minItems": 1}}},
+            ]
+        },
+    )
+
+    sites: list[Annotated[str, Field(max_length=64)]] = Field(
+        default_factory=list, max_length=100, description="Site ids of the catalog."
+    )
+    countries: list[Annotated[str, Field(max_length=64)]] = Field(
+        default_factory=list,
+        max_length=100,
+        description="ISO 3166-1 alpha-2, upper case, of countries with a site of the catalog.",
+    )
+    reason: Annotated[
+        str,
+        Field(min_length=1, max_length=500, json_schema_extra=document_non_blank),
+        AfterValidator(checked_text),
+    ]
+
+
+class OrgRestrictionPublic(BaseModel):
+    sites: list[str] = Field(description="Empty: no limit by site.")
+    countries: list[str] = Field(description="Empty: no limit by country.")
+    reason: str
+    restricted_at: datetime
+
+
 class OrgPublic(BaseModel):
     id: str
     name: str
@@ -154,6 +190,10 @@ class OrgPublic(BaseModel):
     country: str
     registration_id: str
     created_at: datetime
+    restriction: OrgRestrictionPublic | None = Field(
+        default=None,
+        description="Set while an operator restricts where the organisation's jobs may run.",
+    )
 
 
 class MemberAdd(Strict):
@@ -214,17 +254,28 @@ class JobEventPublic(BaseModel):
 
 
 class CandidatePublic(BaseModel):
+    """One partition considered: the hard filter it failed, or its score terms."""
+
     site: str
     partition: str
     executor: str
     feasible: bool
     reason: str
-    start_in_s: float | None = None
-    runtime_s: float | None = None
+    filter: str | None = Field(default=None, description="The hard filter it failed, if any.")
+    allocation_id: str | None = None
+    start_in_s: float | None = Field(default=None, description="Estimated start, from the pass.")
+    runtime_s: float | None = Field(default=None, description="Walltime scaled by speed.")
+    energy_kwh: float | None = None
+    co2e_kg: float | None = None
+    score: float | None = Field(default=None, description="Lower is better; 1 is the best.")
 
 
 class PlacementPublic(BaseModel):
     chosen: dict[str, str] | None
+    priority: int | None = None
+    factors: dict[str, float] | None = Field(
+        default=None, description="Priority factors in [0, 1]: age, fairshare, size, qos."
+    )
     candidates: list[CandidatePublic]
 
 

@@ -218,26 +218,46 @@ def show(
         o.out(f"Placement: not placed yet ({job['reason'] or job['state']})")
         return
     chosen = placement.get("chosen") or {}
+    if placement.get("factors"):
+        f = placement["factors"]
+        o.out(
+            f"Priority: {placement.get('priority')} (age {f['age']:.2f}, fair share "
+            f"{f['fairshare']:.2f}, size {f['size']:.2f}, QoS {f['qos']:.2f})"
+        )
     rows = []
     for c in placement["candidates"]:
         is_chosen = (c["site"], c["partition"]) == (chosen.get("site"), chosen.get("partition"))
+        score = c.get("score")
         rows.append(
             [
                 "chosen" if is_chosen else "",
                 c["site"],
                 c["partition"],
                 o.executor_label(c["executor"], c["executor"] == "simulated"),
-                c["feasible"],
+                c.get("filter") or ("" if c["feasible"] else "-"),
+                "" if score is None else f"{score:.3f}",
                 o.seconds(c.get("start_in_s")),
                 o.seconds(c.get("runtime_s")),
+                "" if c.get("co2e_kg") is None else f"{c['co2e_kg']:.3f}",
                 c["reason"],
             ]
         )
-    title = "Placement"
+    title = "Placement: every partition considered"
     if not chosen:
         title += " (none chosen yet)"
     o.table(
-        ["", "SITE", "PARTITION", "EXECUTOR", "FEASIBLE", "START IN", "RUNTIME", "REASON"],
+        [
+            "",
+            "SITE",
+            "PARTITION",
+            "EXECUTOR",
+            "FAILED FILTER",
+            "SCORE",
+            "START IN",
+            "RUNTIME",
+            "CO2E KG",
+            "REASON",
+        ],
         rows,
         title=title,
     )

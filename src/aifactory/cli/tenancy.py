@@ -14,7 +14,7 @@ from aifactory.cli.config import get_state
 from aifactory.domain.identity import MembershipRole, OrgKind
 from aifactory.sdk import Client
 
-org_app = typer.Typer(help="Organisations: create, members.", no_args_is_help=True)
+org_app = typer.Typer(help="Organisations: create, members, restrictions.", no_args_is_help=True)
 project_app = typer.Typer(help="Projects: create, members.", no_args_is_help=True)
 
 
@@ -81,7 +81,7 @@ def list_orgs(ctx: typer.Context, output: o.OutputOpt = o.Format.TABLE) -> None:
         o.print_json(orgs)
         return
     o.table(
-        ["ID", "NAME", "KIND", "COUNTRY", "REGISTRATION", "CREATED"],
+        ["ID", "NAME", "KIND", "COUNTRY", "REGISTRATION", "CREATED", "RESTRICTED TO"],
         (
             [
                 g["id"],
@@ -90,10 +90,79 @@ def list_orgs(ctx: typer.Context, output: o.OutputOpt = o.Format.TABLE) -> None:
                 g["country"],
                 g["registration_id"],
                 o.when(g["created_at"]),
+                _where(g.get("restriction")),
             ]
             for g in orgs
         ),
     )
+
+
+def _where(restriction: dict[str, Any] | None) -> str:
+    """Where a restricted organisation's jobs may run, e.g. 'sites lumi; countries FI'."""
+    if not restriction:
+        return "-"
+    parts = [
+        f"{key} {', '.join(restriction[key])}" for key in ("sites", "countries") if restriction[key]
+    ]
+    return "; ".join(parts)
+
+
+@org_app.command("show")
+def show_org(ctx: typer.Context, org: OrgArg, output: o.OutputOpt = o.Format.TABLE) -> None:
+    """An organisation, with an operator's restriction on where its jobs may run."""
+    client = get_state(ctx).client()
+    g = client.get_org(org_id(client, org))
+    if output is o.Format.JSON:
+        o.print_json(g)
+        return
+    r = g.get("restriction")
+    rows: list[list[Any]] = [
+        ["id", g["id"]],
+        ["name", g["name"]],
+        ["kind", g["kind"]],
+        ["country", g["country"]],
+        ["registration", g["registration_id"]],
+        ["created", o.when(g["created_at"])],
+        ["restricted to", _where(r)],
+    ]
+    if r:
+        rows += [["restriction reason", r["reason"]], ["restricted", o.when(r["restricted_at"])]]
+    o.table(["FIELD", "VALUE"], rows, title=f"Organisation {g['name']}")
+
+
+@org_app.command("restrict")
+def restrict_org(
+    ctx: typer.Context,
+    org: OrgArg,
+    reason: Annotated[str, typer.Option("--reason", help="Why; the scheduler and users read it.")],
+    site: Annotated[
+        list[str] | None, typer.Option("--site", help="A site its jobs may run on (repeat).")
+    ] = None,
+    country: Annotated[
+        list[str] | None,
+        typer.Option("--country", help="ISO alpha-2 of a country its jobs may run in (repeat)."),
+    ] = None,
+    output: o.OutputOpt = o.Format.TABLE,
+) -> None:
+    """Operators: the organisation's jobs run only on these sites and/or in these countries
+    (an export-control or compliance hold); replaces a restriction in force."""
+    client = get_state(ctx).client()
+    g = client.restrict_org(org_id(client, org), reason, sites=site or [], countries=country or [])
+    if output is o.Format.JSON:
+        o.print_json(g)
+        return
+    o.out(f"Restricted organisation {g['name']} ({g['id']}) to {_where(g['restriction'])}")
+
+
+@org_app.command("unrestrict")
+def unrestrict_org(ctx: typer.Context, org: OrgArg, output: o.OutputOpt = o.Format.TABLE) -> None:
+    """Operators: lift the restriction; the organisation's jobs may run on any site again."""
+    client = get_state(ctx).client()
+    g = client.unrestrict_org(org_id(client, org))
+    if output is o.Format.JSON:
+        o.print_json(g)
+        return
+    o.out(f"Lifted the restriction on organisation {g['name']} ({g['id']})")
 
 
 @org_app.command("members")

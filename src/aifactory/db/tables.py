@@ -56,6 +56,12 @@ class Organisation(Base):
     country: Mapped[str] = mapped_column(String(2))
     registration_id: Mapped[str] = mapped_column(String(100))
     created_at: Mapped[datetime] = _ts()
+    # Set by an operator (an export-control or compliance hold): the organisation's jobs run
+    # only on these sites and/or only on sites in these countries (None: no limit of that kind).
+    allowed_sites: Mapped[list[Any] | None] = mapped_column(JSON)
+    allowed_countries: Mapped[list[Any] | None] = mapped_column(JSON)
+    restriction_reason: Mapped[str | None] = mapped_column(Text)
+    restricted_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
 
 
 class Membership(Base):

@@ -75,8 +75,11 @@ def check_transition(current: JobState, target: JobState) -> None:
 
 
 class Objective(StrEnum):
-    FASTEST = "fastest"
-    GREENEST = "greenest"
+    """What the scheduler optimises among the partitions a job may run on."""
+
+    FASTEST = "fastest"  # earliest completion
+    GREENEST = "greenest"  # least carbon
+    BALANCED = "balanced"  # both, weighed
 
 
 class JobStack(StrEnum):

@@ -159,13 +159,29 @@ class JobSpec(BaseModel):
     )
     software_stack: JobStack = JobStack.CUDA
     constraints: Constraints = Field(default_factory=Constraints)
-    objective: Objective = Objective.FASTEST
+    objective: Objective = Field(
+        default=Objective.BALANCED,
+        description=(
+            "fastest: earliest completion; greenest: least carbon; balanced: both, weighed."
+        ),
+    )
     work: WorkType = Field(
         default=WorkType.TRAINING,
         description="The AI work the job does; inference counts against a call's share limit.",
     )
     simulate: StrictBool = Field(
         default=False, description="May run on a digital twin (simulated; runs no code)."
+    )
+    experimental: StrictBool = Field(
+        default=False,
+        description="Built for an experimental platform: runs only at sites that host one.",
+    )
+    preemptible: StrictBool = Field(
+        default=False,
+        description=(
+            "A Playground job that may be stopped (cancelled) for a higher-priority job on "
+            "partitions where preemption is on."
+        ),
     )
 
     @field_validator("name")

@@ -18,6 +18,7 @@ import math
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
+from typing import NamedTuple
 
 from aifactory.domain.access import AccessMode
 
@@ -55,9 +56,11 @@ def fair_tree(accounts: Iterable[Account]) -> dict[str, float]:
         by_org.setdefault(a.org, []).append(a)
     if not by_org:
         return {}
-    org_shares = {o: sum(a.shares for a in accs) for o, accs in by_org.items()}
-    org_usage = {o: sum(a.usage for a in accs) for o, accs in by_org.items()}
-    all_shares, all_usage = sum(org_shares.values()), sum(org_usage.values())
+    # fsum: correctly rounded whatever the order, so the ranks do not depend on input order.
+    org_shares = {o: math.fsum(a.shares for a in accs) for o, accs in by_org.items()}
+    org_usage = {o: math.fsum(a.usage for a in accs) for o, accs in by_org.items()}
+    all_shares = math.fsum(org_shares.values())
+    all_usage = math.fsum(org_usage.values())
     keyed: list[tuple[tuple[float, float], str]] = []
     for org, accs in by_org.items():
         org_fs = _level_fs(org_shares[org], all_shares, org_usage[org], all_usage)
@@ -98,8 +101,7 @@ class Weights:
     qos_by_mode: Mapping[AccessMode, float] = field(default_factory=lambda: dict(DEFAULT_QOS))
 
 
-@dataclass(frozen=True)
-class Factors:
+class Factors(NamedTuple):  # a tuple: one per pending job, so cheap to make
     """Each factor in [0, 1], as `aif job show` would explain them."""
 
     age: float

@@ -247,6 +247,25 @@ class Client:
         result: list[JSON] = self._get(f"/orgs/{_seg(org_id)}/members")
         return result
 
+    def restrict_org(
+        self,
+        org_id: str,
+        reason: str,
+        *,
+        sites: Sequence[str] = (),
+        countries: Sequence[str] = (),
+    ) -> JSON:
+        """Operators: the organisation's jobs run only on ``sites`` and/or only on sites in
+        ``countries``; replaces a restriction in force."""
+        body = {"sites": list(sites), "countries": list(countries), "reason": reason}
+        result: JSON = self._request("PUT", f"/orgs/{_seg(org_id)}/restriction", json=body)
+        return result
+
+    def unrestrict_org(self, org_id: str) -> JSON:
+        """Operators: lift the organisation's restriction."""
+        result: JSON = self._request("DELETE", f"/orgs/{_seg(org_id)}/restriction")
+        return result
+
     def create_project(self, org_id: str, name: str, description: str = "") -> JSON:
         body = {"org_id": org_id, "name": name, "description": description}
         result: JSON = self._post("/projects", body)

@@ -20,7 +20,7 @@ from sqlalchemy.orm import Session
 from aifactory.db.tables import Allocation, Job, LedgerEntry, Project, table
 from aifactory.domain.access import AllocationState, LedgerKind, WorkType
 from aifactory.domain.catalog import Catalog
-from aifactory.scheduling.placement import Budget, PartitionKey
+from aifactory.scheduling.model import Budget, PartitionKey
 from aifactory.services import audit
 from aifactory.services.batch import WriteBatch
 from aifactory.services.errors import Conflict, Forbidden, Invalid, NotFound

@@ -7,15 +7,15 @@ import contextlib
 import logging
 from collections import defaultdict
 from collections.abc import Callable, Collection, Mapping
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
 from sqlalchemy import select
-from sqlalchemy.orm import Session, defer
+from sqlalchemy.orm import defer
 
 from aifactory.db.engine import Database
-from aifactory.db.tables import Job, Project
+from aifactory.db.tables import Job
 from aifactory.domain.catalog import Catalog, ExecutorKind
 from aifactory.domain.execution import (
     Executor,
@@ -27,33 +27,16 @@ from aifactory.domain.execution import (
 )
 from aifactory.domain.jobs import JobState
 from aifactory.domain.jobspec import JobSpec
-from aifactory.scheduling.placement import (
-    Budget,
-    Candidate,
-    Demand,
-    Load,
-    PartitionKey,
-    Placement,
-    place,
-    summarise,
-)
-from aifactory.services import allocations, audit, slurm_sites
+from aifactory.scheduling.cycle import cycle
+from aifactory.scheduling.model import Action, Config, Decision, Preemption
+from aifactory.services import allocations, audit, slurm_sites, snapshot
 from aifactory.services.batch import WriteBatch
 from aifactory.services.ids import as_utc, utcnow
 from aifactory.services.job_results import apply_result
-from aifactory.services.jobs import demand_of, job_workdir, transition
+from aifactory.services.jobs import job_workdir, transition
+from aifactory.services.snapshot import Policy, SpecCache
 
 log = logging.getLogger(__name__)
-
-ACTIVE = (JobState.PLACED.value, JobState.SUBMITTED.value, JobState.RUNNING.value)
-
-
-@dataclass
-class _PartitionUse:
-    used_ids: set[int]
-    used: int
-    used_cpus: int
-    releases: list[tuple[float, int, int]]
 
 
 @dataclass(frozen=True)
@@ -84,39 +67,7 @@ class _Placed:
         )
 
 
-def _hold_reason(candidates: tuple[Candidate, ...], never: bool) -> str:
-    if never:
-        return ("no partition can run this job: " + summarise(candidates))[:2000]
-    # Stable while nothing changes (no countdown), so a waiting job is not rewritten each pass.
-    full = ", ".join(f"{c.site}/{c.partition}" for c in candidates if c.feasible)
-    if full:
-        return f"waiting for capacity on {full}"[:2000]
-    retry = [c for c in candidates if c.retry]
-    if any(c.reason.startswith("unhealthy") for c in retry):
-        return f"waiting for a site to answer: {summarise(retry)}"[:2000]
-    return f"waiting for an allocation with hours left: {summarise(retry)}"[:2000]
-
-
 _GONE = "no longer pending"
-
-
-def _spend(
-    budgets: dict[PartitionKey, Budget],
-    key: PartitionKey,
-    allocation_id: str,
-    gpu_seconds: int,
-    refused: str | None,
-) -> None:
-    """Keep this pass's view of the project's allocations in step with what was reserved (a
-    refused reservation means the allocation has no room left)."""
-    budget = budgets.get(key)
-    if budget is None:
-        return
-    usable = tuple(
-        (a, 0 if refused else left - gpu_seconds) if a == allocation_id else (a, left)
-        for a, left in budget.usable
-    )
-    budgets[key] = replace(budget, usable=usable)
 
 
 def _is_news(result: PollResult, current: tuple[str, str]) -> bool:
@@ -136,176 +87,113 @@ class Dispatcher:
         executors: Mapping[ExecutorKind, Executor],
         jobs_dir: Path,
         *,
-        batch: int = 500,
+        policy: Policy | None = None,
+        batch: int | None = None,
         before_launch: Callable[[str, str], None] | None = None,
     ) -> None:
         self.db = db
         self.catalog = catalog
         self.executors = executors
         self.jobs_dir = jobs_dir
-        self.batch = batch
+        self.policy = policy or Policy()
+        self.batch = batch  # at most this many pending jobs per cycle (oldest first); None: all
         # Called with (site, allocation id) before a job is handed to a Slurm site, so the
         # allocation's account exists there first.
         self.before_launch = before_launch
+        self.specs = SpecCache()
         self._partitions = {(s.id, p.id): p for s, p in catalog.partitions()}
         self._cancels_sent: set[str] = set()  # cancels handed over, not repeated each pass
 
-    # -- step 1: what is in use ------------------------------------------------------------
-    def _usage(self, session: Session, now: datetime) -> dict[PartitionKey, _PartitionUse]:
-        use: dict[PartitionKey, _PartitionUse] = defaultdict(lambda: _PartitionUse(set(), 0, 0, []))
-        rows = session.execute(
-            select(
-                Job.site_id, Job.partition_id, Job.spec, Job.accelerator_ids, Job.started_at
-            ).where(Job.state.in_(ACTIVE))
-        ).all()
-        for site_id, part_id, spec, ids, started_at in rows:
-            if site_id is None or part_id is None:
-                continue
-            res = spec["resources"]
-            n = int(res["accelerators_per_node"]) * int(res["nodes"])
-            c = int(res["cpus"]) * int(res["nodes"])
-            u = use[(site_id, part_id)]
-            u.used += n
-            u.used_cpus += c
-            u.used_ids.update(ids or [])
-            start = as_utc(started_at) if started_at else now
-            u.releases.append(((start - now).total_seconds() + int(res["walltime"]), n, c))
-        return use
-
-    def _loads(
-        self, use: Mapping[PartitionKey, _PartitionUse], degraded: Mapping[str, str]
-    ) -> dict[PartitionKey, Load]:
-        loads = {}
-        for key, part in self._partitions.items():
-            u = use.get(key)
-            healthy = part.executor in self.executors and key[0] not in degraded
-            why = (
-                f"site degraded: {degraded[key[0]]}"[:300]
-                if key[0] in degraded
-                else f"no {part.executor.value} executor configured"
-            )
-            # Only this machine's CPUs are ours to count; a Slurm site counts its own.
-            cpus = part.cpus_per_node * part.nodes - (u.used_cpus if u else 0)
-            loads[key] = Load(
-                free_accelerators=part.total_accelerators - (u.used if u else 0),
-                releases=tuple(u.releases) if u else (),
-                healthy=healthy,
-                health_reason="" if healthy else why,
-                transient=key[0] in degraded,
-                free_cpus=cpus if part.executor is ExecutorKind.LOCAL else None,
-            )
-        return loads
-
-    # -- step 2: place and launch ---------------------------------------------------------
+    # -- one scheduling cycle: snapshot, decide, act ----------------------------------------
     def dispatch_once(self) -> int:
-        """Place pending jobs that can start now and hand them to their executors."""
+        """Run one cycle over the pending jobs and act on its decisions: hand placed jobs to
+        their executors, keep the others waiting with the reason, fail the ones no partition
+        can ever run, stop the victims of preemption."""
         now = utcnow()
         launched = self._retry_due(now)
         with self.db.read() as session:
-            pending = list(
-                session.execute(
-                    select(Job.id, Job.project_id, Job.spec, Job.reason)
-                    .where(Job.state == JobState.PENDING.value)
-                    .order_by(Job.created_at, Job.id)
-                    .limit(self.batch)
-                ).all()
+            snap, reasons, in_use = snapshot.build(
+                session, self.catalog, self.executors, self.specs, self.policy, now, self.batch
             )
-            if not pending:
-                return launched
-            use = self._usage(session, now)
-            budgets = allocations.budgets(session, (p for _, p, _, _ in pending), now)
-            degraded = slurm_sites.degraded_sites(session)
-            suspended = dict(
-                session.execute(
-                    select(Project.id, Project.suspended_reason).where(
-                        Project.id.in_({p for _, p, _, _ in pending}),
-                        Project.suspended_at.is_not(None),
-                    )
-                ).all()
-            )
-        loads = self._loads(use, degraded)
-        holds: list[tuple[str, str, tuple[Candidate, ...] | None]] = []
-        # Placement is pure: jobs asking for the same thing get the same answer until a
-        # placement changes the loads (a queue of identical jobs costs one evaluation).
-        memo: dict[tuple[str, Demand], Placement] = {}
-        for job_id, project_id, raw_spec, current_reason in pending:
-            if project_id in suspended:
-                reason = f"project suspended by an operator: {suspended[project_id]}"[:2000]
-                if reason != current_reason:
-                    holds.append((job_id, reason, None))
-                continue
-            spec = JobSpec.model_validate(raw_spec)
-            demand = demand_of(spec)
-            budget = budgets.setdefault(project_id, {})
-            placement = memo.get((project_id, demand)) or memo.setdefault(
-                (project_id, demand), place(demand, self.catalog, loads, budget)
-            )
-            chosen = placement.chosen
-            if chosen is None or (chosen.start_in_s or 0) > 0:
-                never = placement.never
-                reason = _hold_reason(placement.candidates, never)
-                if never or reason != current_reason:
-                    holds.append((job_id, reason, placement.candidates if never else None))
-                continue
-            key = (chosen.site, chosen.partition)
+        if not snap.pending:
+            self.specs.forget(a.id for a in snap.active)
+            return launched
+        decisions = cycle(snap, now.timestamp(), Config(weights=self.policy.weights))
+        holds = [
+            d
+            for d in decisions.decisions
+            if d.action is Action.FAIL
+            or (d.action is Action.HOLD and d.reason != reasons.get(d.job_id))
+        ]
+        if decisions.preemptions:
+            self._preempt(decisions.preemptions)
+        for d in decisions.placed:
+            assert d.chosen is not None
+            key = d.chosen.key
             part = self._partitions[key]
-            need = spec.resources.total_accelerators
-            u = use[key]
+            parsed = self.specs.cached(d.job_id)
+            need = parsed.demand.accelerators
             # Device indices matter where the platform runs the job; a Slurm site binds its own.
+            used = in_use.setdefault(key, set())
             ids = (
                 []
                 if part.executor is ExecutorKind.SLURM
-                else [i for i in range(part.total_accelerators) if i not in u.used_ids][:need]
+                else [i for i in range(part.total_accelerators) if i not in used][:need]
             )
-            assert chosen.allocation_id is not None
-            gpu_seconds = need * spec.resources.walltime_s
-            placed = self._mark_placed(
-                job_id, placement, chosen, part.executor, ids, gpu_seconds, now
-            )
-            memo.clear()
-            if placed is _GONE:
-                continue
-            refused = placed if isinstance(placed, str) else None
-            _spend(budget, key, chosen.allocation_id, gpu_seconds, refused)
+            placed = self._mark_placed(d, part.executor, ids, parsed.demand.gpu_seconds, now)
             if isinstance(placed, str):
-                continue
-            cpus = spec.resources.cpus * spec.resources.nodes
-            u.used += need
-            u.used_cpus += cpus
-            u.used_ids.update(ids)
-            u.releases.append((float(spec.resources.walltime_s), need, cpus))
-            old = loads[key]
-            loads[key] = replace(
-                old,
-                free_accelerators=old.free_accelerators - need,
-                releases=tuple(u.releases),
-                free_cpus=None if old.free_cpus is None else old.free_cpus - cpus,
-            )
-            if self._launch(job_id, spec, placed):
+                continue  # gone meanwhile, or the allocation's hours went to another process
+            used.update(ids)
+            if self._launch(d.job_id, parsed.spec, placed):
                 launched += 1
         if holds:
             self._hold(holds)
+        self.specs.forget([j.id for j in snap.pending] + [a.id for a in snap.active])
         return launched
 
-    def _hold(self, holds: list[tuple[str, str, tuple[Candidate, ...] | None]]) -> None:
-        """Jobs that cannot start now keep waiting with the reason; jobs no partition can
-        ever run fail with it. One transaction for the whole pass."""
+    def _hold(self, holds: list[Decision]) -> None:
+        """Jobs that cannot start now keep waiting with the reason (and every partition's
+        verdict); jobs no partition can ever run fail with it. One transaction for the pass."""
         with self.db.write() as session:
-            for job_id, reason, never in holds:
-                job = session.get(Job, job_id)
+            for d in holds:
+                job = session.get(Job, d.job_id)
                 if job is None or job.state != JobState.PENDING.value:
                     continue
-                if never is not None:
-                    job.placement = {"chosen": None, "candidates": [c.as_dict() for c in never]}
-                    transition(session, job, JobState.FAILED, reason)
+                job.placement = d.placement_record()
+                if d.action is Action.FAIL:
+                    transition(session, job, JobState.FAILED, d.reason)
                 else:
-                    job.reason = reason
+                    job.reason = d.reason
+
+    def _preempt(self, preemptions: tuple[Preemption, ...]) -> None:
+        """Victims are stopped through the executor loop (as a cancel), each with an audit
+        event naming the job it makes room for."""
+        with self.db.write() as session:
+            for p in preemptions:
+                for victim_id in p.victims:
+                    victim = session.get(Job, victim_id)
+                    if victim is None or JobState(victim.state).is_final:
+                        continue
+                    if victim.cancel_requested:
+                        continue
+                    victim.cancel_requested = True
+                    victim.reason = (
+                        f"preempted by job {p.job_id} (higher priority) on {p.key[0]}/{p.key[1]}"
+                    )
+                    victim.updated_at = utcnow()
+                    audit.append(
+                        session,
+                        actor=audit.SYSTEM_ACTOR,
+                        action="job.preempted",
+                        object_type="job",
+                        object_id=victim.id,
+                        org_id=victim.org_id,
+                        data={"by": p.job_id, "site": p.key[0], "partition": p.key[1]},
+                    )
 
     def _mark_placed(
         self,
-        job_id: str,
-        placement: Placement,
-        chosen: Candidate,
+        decision: Decision,
         executor: ExecutorKind,
         ids: list[int],
         gpu_seconds: int,
@@ -313,29 +201,31 @@ class Dispatcher:
     ) -> _Placed | str:
         """Place the job and reserve its GPU-hours in one transaction; what launching it
         needs, else why not (the reservation is refused when the hours are gone meanwhile)."""
+        chosen = decision.chosen
+        assert chosen is not None
         site_id, part_id = chosen.site, chosen.partition
-        assert chosen.allocation_id is not None
+        job_id = decision.job_id
         with self.db.write() as session:
             # Locked: on PostgreSQL a second dispatcher (one that lost its lease and has not
             # noticed yet) must see this job placed, not pending, once we commit.
             job = session.get(Job, job_id, with_for_update=True, populate_existing=True)
             if job is None or job.state != JobState.PENDING.value:
                 return _GONE  # cancelled or placed meanwhile
-            refused = allocations.reserve(session, chosen.allocation_id, job_id, gpu_seconds, now)
-            if refused is not None:
-                job.reason = f"waiting for an allocation with hours left: {refused}"[:2000]
-                return refused
-            job.allocation_id = chosen.allocation_id
-            job.reserved_gpu_seconds = gpu_seconds
+            if chosen.allocation_id is not None:
+                refused = allocations.reserve(
+                    session, chosen.allocation_id, job_id, gpu_seconds, now
+                )
+                if refused is not None:
+                    job.reason = f"waiting for an allocation with hours left: {refused}"[:2000]
+                    return refused
+                job.allocation_id = chosen.allocation_id
+                job.reserved_gpu_seconds = gpu_seconds
             job.site_id = site_id
             job.partition_id = part_id
             job.executor = executor.value
             job.accelerator_ids = ids
             job.workdir = str(job_workdir(self.jobs_dir, job.id).resolve())
-            job.placement = {
-                "chosen": {"site": site_id, "partition": part_id},
-                "candidates": [c.as_dict() for c in placement.candidates],
-            }
+            job.placement = decision.placement_record()
             transition(session, job, JobState.PLACED, f"placed on {site_id}/{part_id}")
             audit.append(
                 session,
@@ -357,7 +247,7 @@ class Dispatcher:
                 ids,
                 site_id,
                 part_id,
-                chosen.allocation_id,
+                chosen.allocation_id or "",
                 job.launch_attempts or 0,
                 now.timestamp(),
             )

@@ -55,11 +55,13 @@ def apply_result(
     job.exit_code = result.exit_code
     job.ended_at = ended
     usage = _record_usage(session, job, result, ended, batch)
+    # A preempted job keeps the reason that names the job it made room for.
+    preempted = target is JobState.CANCELLED and job.reason.startswith("preempted by")
     transition(
         session,
         job,
         target,
-        result.reason or target.value,
+        job.reason if preempted else (result.reason or target.value),
         at=ended,
         used_gpu_seconds=usage,
         batch=batch,

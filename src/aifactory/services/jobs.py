@@ -17,7 +17,8 @@ from aifactory.db.tables import Job, JobEvent, Project, table
 from aifactory.domain.catalog import Catalog
 from aifactory.domain.jobs import JobState, check_transition
 from aifactory.domain.jobspec import JobSpec
-from aifactory.scheduling.placement import Demand, static_candidates
+from aifactory.scheduling.model import Demand
+from aifactory.scheduling.placement import static_candidates
 from aifactory.services import allocations, audit
 from aifactory.services.batch import WriteBatch
 from aifactory.services.errors import Conflict, Forbidden, Invalid, NotFound
@@ -41,6 +42,7 @@ def demand_of(spec: JobSpec) -> Demand:
         partitions=tuple(spec.constraints.partitions),
         objective=spec.objective,
         simulate=spec.simulate,
+        experimental=spec.experimental,
     )
 
 

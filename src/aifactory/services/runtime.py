@@ -19,10 +19,12 @@ from aifactory.executors.simulated import SimulatedExecutor
 from aifactory.executors.slurm.connection import SiteConnection, load_connections
 from aifactory.executors.slurm.executor import SlurmExecutor
 from aifactory.notify.mail import Mailer, SmtpMailer
+from aifactory.scheduling.priority import DEFAULT_QOS, Weights
 from aifactory.services import notifications, obligations
 from aifactory.services.dispatch import Dispatcher
 from aifactory.services.leadership import Lease, make_lease
 from aifactory.services.slurm_sync import SlurmSync
+from aifactory.services.snapshot import Policy
 from aifactory.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -90,6 +92,26 @@ def with_slurm(catalog: Catalog, connections: Mapping[str, SiteConnection]) -> C
     return replace(catalog, sites=sites)
 
 
+def policy_of(settings: Settings, catalog: Catalog) -> Policy:
+    """The scheduling policy the settings describe; unknown partitions are refused by name."""
+    known = {f"{s.id}/{p.id}" for s, p in catalog.partitions()}
+    for item in settings.preemption:
+        if item not in known:
+            raise ValueError(
+                f"preemption: no partition {item!r}; known: {', '.join(sorted(known))}"
+            )
+    qos = dict(DEFAULT_QOS)
+    qos.update(settings.qos_weights)
+    return Policy(
+        slurm_window=settings.slurm_window,
+        preemption=frozenset(
+            (site, part) for site, _, part in (x.partition("/") for x in settings.preemption)
+        ),
+        half_life_s=settings.fairshare_half_life_s,
+        weights=Weights(qos_by_mode=qos),
+    )
+
+
 class Runtime:
     def __init__(self, settings: Settings, catalog: Catalog | None = None) -> None:
         self.settings = settings
@@ -106,7 +128,13 @@ class Runtime:
             ExecutorKind.SIMULATED: SimulatedExecutor(),
         }
         self.slurm: SlurmSync | None = None
-        self.dispatcher = Dispatcher(self.db, self.catalog, self.executors, settings.jobs_dir)
+        self.dispatcher = Dispatcher(
+            self.db,
+            self.catalog,
+            self.executors,
+            settings.jobs_dir,
+            policy=policy_of(settings, self.catalog),
+        )
         if self.connections:
             executor = SlurmExecutor(self.connections)
             self.executors[ExecutorKind.SLURM] = executor

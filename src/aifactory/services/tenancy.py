@@ -2,13 +2,18 @@
 
 from __future__ import annotations
 
+import re
+from collections.abc import Collection, Sequence
+
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from aifactory.db.tables import Membership, Organisation, Project, ProjectMember, User
+from aifactory.domain.catalog import Catalog
 from aifactory.domain.identity import MembershipRole, OrgKind
+from aifactory.scheduling.model import OrgRule
 from aifactory.services import audit
-from aifactory.services.errors import Conflict, Forbidden, NotFound
+from aifactory.services.errors import Conflict, FieldProblem, Forbidden, Invalid, NotFound
 from aifactory.services.identity import Principal
 from aifactory.services.ids import new_id, utcnow
 
@@ -66,6 +71,139 @@ def list_orgs(session: Session, principal: Principal) -> list[Organisation]:
     if not principal.sees_all_tenants:
         query = query.where(Organisation.id.in_(list(principal.orgs)))
     return list(session.execute(query).scalars())
+
+
+MAX_RESTRICTION_REASON = 500
+_ALPHA2 = re.compile(r"[A-Z]{2}")
+
+
+def _restriction_problems(
+    sites: Sequence[str], countries: Sequence[str], reason: str, catalog: Catalog
+) -> list[FieldProblem]:
+    """Every problem of a restriction, each naming its field and the allowed values."""
+    site_ids = [s.id for s in catalog.sites]
+    country_of = {s.id: s.country for s in catalog.sites}
+    known_countries = sorted(set(country_of.values()))
+    problems: list[FieldProblem] = []
+    if not sites and not countries:
+        problems.append(
+            FieldProblem("sites", "give at least one site or one country (both are empty)")
+        )
+    for i, site in enumerate(sites):
+        if site not in country_of:
+            problems.append(FieldProblem(f"sites[{i}]", f"unknown site {site!r}", site_ids))
+    for i, country in enumerate(countries):
+        if not _ALPHA2.fullmatch(country):
+            message = f"{country!r} is not an ISO 3166-1 alpha-2 code in upper case"
+            problems.append(FieldProblem(f"countries[{i}]", message, known_countries))
+        elif country not in known_countries:
+            message = f"no site of the federation is in {country!r}"
+            problems.append(FieldProblem(f"countries[{i}]", message, known_countries))
+    if not problems and sites and countries:
+        # Both limits apply; a site outside every named country could never be used.
+        fitting = [s for s in site_ids if country_of[s] in countries]
+        for i, site in enumerate(sites):
+            if country_of[site] not in countries:
+                message = f"site {site!r} is in {country_of[site]}, not in one of the countries"
+                problems.append(FieldProblem(f"sites[{i}]", message, fitting))
+    if not reason.strip():
+        problems.append(FieldProblem("reason", "must not be empty"))
+    elif len(reason) > MAX_RESTRICTION_REASON:
+        message = f"at most {MAX_RESTRICTION_REASON} characters; got {len(reason)}"
+        problems.append(FieldProblem("reason", message))
+    elif "\x00" in reason:
+        problems.append(FieldProblem("reason", "must not contain NUL characters"))
+    return problems
+
+
+def restrict_org(
+    session: Session,
+    principal: Principal,
+    org_id: str,
+    *,
+    sites: Sequence[str],
+    countries: Sequence[str],
+    reason: str,
+    catalog: Catalog,
+) -> Organisation:
+    """Operators limit where an organisation's jobs may run (an export-control or compliance
+    hold): only on ``sites`` and/or only on sites in ``countries``; the scheduler refuses every
+    other site, saying ``reason``. Replaces a restriction already in force."""
+    org = get_org(session, principal, org_id)  # 404 before 403
+    if not principal.is_operator:
+        raise Forbidden("only operators restrict organisations")
+    problems = _restriction_problems(sites, countries, reason, catalog)
+    if problems:
+        raise Invalid(problems)
+    org.allowed_sites = sorted(set(sites)) or None
+    org.allowed_countries = sorted(set(countries)) or None
+    org.restriction_reason = reason
+    org.restricted_at = utcnow()
+    audit.append(
+        session,
+        actor=principal.user_id,
+        action="organisation.restrict",
+        object_type="organisation",
+        object_id=org.id,
+        org_id=org.id,
+        data={
+            "sites": org.allowed_sites or [],
+            "countries": org.allowed_countries or [],
+            "reason": reason,
+        },
+    )
+    return org
+
+
+def unrestrict_org(session: Session, principal: Principal, org_id: str) -> Organisation:
+    """Operators lift an organisation's restriction; its jobs may run on any site again."""
+    org = get_org(session, principal, org_id)  # 404 before 403
+    if not principal.is_operator:
+        raise Forbidden("only operators restrict organisations or lift a restriction")
+    if org.restricted_at is None:
+        raise Conflict(f"organisation {org.id} is not restricted")
+    lifted = {
+        "sites": org.allowed_sites or [],
+        "countries": org.allowed_countries or [],
+        "reason": org.restriction_reason,
+    }
+    org.allowed_sites = None
+    org.allowed_countries = None
+    org.restriction_reason = None
+    org.restricted_at = None
+    audit.append(
+        session,
+        actor=principal.user_id,
+        action="organisation.unrestrict",
+        object_type="organisation",
+        object_id=org.id,
+        org_id=org.id,
+        data=lifted,
+    )
+    return org
+
+
+def org_rules(session: Session, org_ids: Collection[str]) -> dict[str, OrgRule]:
+    """The operators' restrictions in force on the organisations among ``org_ids``, for the
+    scheduler's snapshot; an unrestricted organisation has no entry."""
+    if not org_ids:
+        return {}
+    rows = session.execute(
+        select(
+            Organisation.id,
+            Organisation.allowed_sites,
+            Organisation.allowed_countries,
+            Organisation.restriction_reason,
+        ).where(Organisation.id.in_(list(org_ids)), Organisation.restricted_at.is_not(None))
+    ).all()
+    return {
+        org_id: OrgRule(
+            reason=reason or "",
+            countries=frozenset(countries) if countries else None,
+            sites=frozenset(sites) if sites else None,
+        )
+        for org_id, sites, countries, reason in rows
+    }
 
 
 def _require_owner(session: Session, principal: Principal, org_id: str) -> Organisation:
