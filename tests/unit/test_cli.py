@@ -144,6 +144,9 @@ def test_saved_token_is_not_sent_to_another_server(cli: Cli) -> None:
     assert json.loads(result.stdout)["email"] == "admin@localhost"
 
 
+SITES = ("lumi", "hlrs", "daedalus", "leonardo", "meluxina", "marenostrum5", "mimer", "local")
+
+
 def test_org_project_submit_list_and_show_placement(cli: Cli) -> None:
     org, project = cli.org_and_project()
     assert [o["id"] for o in cli.json("orgs")] == [org]
@@ -173,6 +176,19 @@ def test_org_project_submit_list_and_show_placement(cli: Cli) -> None:
     assert "simulated (digital twin, runs no code)" in lumi
     assert "set simulate: true" in lumi
     assert "State history" in shown and "placed on local/local" in shown
+    # Every partition considered, with the filter it failed or its score terms.
+    assert "Placement: every partition considered" in shown
+    header = next(line for line in lines if "FAILED FILTER" in line)
+    assert header.split() == [
+        "SITE", "PARTITION", "EXECUTOR", "FAILED", "FILTER", "SCORE", "START", "IN", "RUNTIME",
+        "CO2E", "G", "REASON",
+    ]  # fmt: skip
+    assert "1.000" in chosen[0] and "chosen: can start now" in chosen[0]
+    sites = {line.split()[0] for line in lines if line.split()[:1] in ([s] for s in SITES)}
+    assert sites == set(SITES) - {"local"}  # local's line starts with "chosen"
+    daedalus = next(line for line in lines if line.split()[:1] == ["daedalus"])
+    assert " operational " in daedalus and "not operational" in daedalus
+    assert next(line for line in lines if line.startswith("Priority: "))
     detail = cli.json("job", "show", job_id)
     assert detail["placement"]["chosen"] == {"site": "local", "partition": "local"}
 

@@ -238,7 +238,7 @@ def show(
                 "" if score is None else f"{score:.3f}",
                 o.seconds(c.get("start_in_s")),
                 o.seconds(c.get("runtime_s")),
-                "" if c.get("co2e_kg") is None else f"{c['co2e_kg']:.3f}",
+                "" if c.get("co2e_kg") is None else f"{c['co2e_kg'] * 1000:,.1f}",
                 c["reason"],
             ]
         )
@@ -255,7 +255,7 @@ def show(
             "SCORE",
             "START IN",
             "RUNTIME",
-            "CO2E KG",
+            "CO2E G",
             "REASON",
         ],
         rows,
