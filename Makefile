@@ -45,6 +45,8 @@ bench-slurm: $(VENV)/.installed-test
 # One scheduling cycle on synthetic snapshots (1k to 1M pending jobs): docs/benchmarks.md.
 bench-sched: $(VENV)/.installed-test
 	$(BIN)/python bench/sched.py --sizes 1000,10000,100000,1000000 --repeat 3
+	$(BIN)/python bench/sched_live.py --jobs 10000
+	$(BIN)/python bench/sched_live.py --jobs 100000
 
 clean:
 	rm -rf $(VENV) data .pytest_cache .mypy_cache .ruff_cache

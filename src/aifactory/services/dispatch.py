@@ -155,15 +155,18 @@ class Dispatcher:
         """Jobs that cannot start now keep waiting with the reason (and every partition's
         verdict); jobs no partition can ever run fail with it. One transaction for the pass."""
         with self.db.write() as session:
-            for d in holds:
-                job = session.get(Job, d.job_id)
-                if job is None or job.state != JobState.PENDING.value:
-                    continue
-                job.placement = d.placement_record()
-                if d.action is Action.FAIL:
-                    transition(session, job, JobState.FAILED, d.reason)
-                else:
-                    job.reason = d.reason
+            for i in range(0, len(holds), 2000):
+                chunk = {d.job_id: d for d in holds[i : i + 2000]}
+                jobs = session.execute(select(Job).where(Job.id.in_(chunk))).scalars()
+                for job in jobs:
+                    if job.state != JobState.PENDING.value:
+                        continue
+                    d = chunk[job.id]
+                    job.placement = d.placement_record()
+                    if d.action is Action.FAIL:
+                        transition(session, job, JobState.FAILED, d.reason)
+                    else:
+                        job.reason = d.reason
 
     def _preempt(self, preemptions: tuple[Preemption, ...]) -> None:
         """Victims are stopped through the executor loop (as a cancel), each with an audit
