@@ -29,11 +29,10 @@ from collections import defaultdict
 from collections.abc import Sequence
 
 from aifactory.domain.catalog import ExecutorKind
-from aifactory.scheduling import filters
+from aifactory.scheduling import filters, reasons
 from aifactory.scheduling.model import (
     Action,
     Active,
-    Budget,
     Config,
     Decision,
     Decisions,
@@ -83,14 +82,20 @@ def _timelines(snap: Snapshot) -> dict[PartitionKey, Timeline]:
     return out
 
 
-def _order(snap: Snapshot, now: float, config: Config) -> list[tuple[int, Factors, PendingJob]]:
+_Row = tuple[int, float, str, float, tuple[float, float, float], PendingJob]
+
+
+def _order(snap: Snapshot, now: float, config: Config) -> list[_Row]:
+    """The pending jobs in queue order: (-priority, submitted, id, age factor, (fair share,
+    size, QoS factors), job), highest priority first."""
     w = config.weights
     fair = fair_tree(snap.accounts)
     max_gpus = max((ps.partition.total_accelerators for ps in snap.partitions), default=0)
     qos_of = {p: w.qos_by_mode.get(m, 0.0) for p, m in snap.modes.items()}
     cap = w.max_age_s
-    out = []
-    partial: dict[tuple[str, int], tuple[float, float, float, float]] = {}
+    rows = []
+    # (project, size) -> ((fair share, size, QoS), their weighted sum): age alone is per job.
+    partial: dict[tuple[str, int], tuple[tuple[float, float, float], float]] = {}
     for job in snap.pending:
         # Inlined factors()/priority() of scheduling.priority: this loop runs once per job.
         waited = now - job.submitted_at
@@ -101,11 +106,12 @@ def _order(snap: Snapshot, now: float, config: Config) -> list[tuple[int, Factor
             fs = fair.get(job.project, 0.0)
             size = min(1.0, pk[1] / max_gpus) if max_gpus > 0 else 0.0
             qos = qos_of.get(job.project, 0.0)
-            known = partial[pk] = (fs, size, qos, w.fairshare * fs + w.size * size + w.qos * qos)
-        prio = round(w.age * age + known[3])
-        out.append((prio, Factors(age, known[0], known[1], known[2]), job))
-    out.sort(key=lambda item: (-item[0], item[2].submitted_at, item[2].id))
-    return out
+            known = partial[pk] = ((fs, size, qos), w.fairshare * fs + w.size * size + w.qos * qos)
+        prio = round(w.age * age + known[1])
+        # Sorted as plain tuples (ids are unique, so the job itself is never compared).
+        rows.append((-prio, job.submitted_at, job.id, age, known[0], job))
+    rows.sort()
+    return rows
 
 
 def _static(
@@ -130,42 +136,6 @@ def _static(
     return tuple(layer), passing
 
 
-def _allocation(budget: Budget | None, need: int, left: dict[str, int]) -> tuple[str | None, str]:
-    """(allocation to draw on, "") or (None, why not), counting this cycle's promises."""
-    if budget is None:
-        return None, "the project has no allocation here; apply to an access call (aif calls)"
-    for alloc_id, start_left in budget.usable:
-        room = left.get(alloc_id, start_left)
-        if room >= need and room > 0:
-            return alloc_id, ""
-    if not budget.usable:
-        return None, f"{budget.problem}; the job needs {need / 3600:g} GPU-hours"
-    best = max(left.get(a, start_left) for a, start_left in budget.usable)
-    return (
-        None,
-        f"allocation has {max(best, 0) / 3600:g} GPU-hours left; the job needs {need / 3600:g}",
-    )
-
-
-def hold_reason(verdicts: Sequence[Verdict], never: bool) -> str:
-    """Why the job waits (or fails), stable while nothing changes (no countdown), so a waiting
-    job is not rewritten every pass."""
-    if never:
-        return ("no partition can run this job: " + summarise(verdicts))[:2000]
-    full = [v for v in verdicts if v.feasible]
-    if full:
-        where = ", ".join(f"{v.site}/{v.partition}" for v in full)
-        return f"waiting for capacity on {where}"[:2000]
-    retry = [v for v in verdicts if v.retry]
-    if any(v.failed is Filter.HEALTH for v in retry):
-        return f"waiting for a site to answer: {summarise(retry)}"[:2000]
-    return f"waiting for an allocation with hours left: {summarise(retry)}"[:2000]
-
-
-def summarise(verdicts: Sequence[Verdict]) -> str:
-    return "; ".join(f"{v.site}/{v.partition}: {v.reason}" for v in verdicts)
-
-
 class _Cycle:
     def __init__(self, snap: Snapshot, now: float, config: Config) -> None:
         self.snap = snap
@@ -176,6 +146,14 @@ class _Cycle:
         # Shape -> (its number, its static verdict layer, the partitions that pass).
         self.static: dict[
             Shape,
+            tuple[
+                int,
+                tuple[Verdict | PartitionKey, ...],
+                list[tuple[PartitionState, PartitionKey]],
+            ],
+        ] = {}
+        self.static_by_id: dict[
+            tuple[int, int, int],
             tuple[
                 int,
                 tuple[Verdict | PartitionKey, ...],
@@ -211,10 +189,9 @@ class _Cycle:
             retry=ps.transient,
         )
 
-    def _score(self, shape: Shape, options: list[PartitionState]) -> list[tuple[Terms, int]] | None:
+    def _score(self, d: Demand, options: list[PartitionState]) -> list[tuple[Terms, int]] | None:
         """The options ranked best first (index into ``options``); None where a partition can
         never hold the job (more than it has in all)."""
-        d = shape[0]
         need, need_cpus = d.accelerators, d.cpus * d.nodes
         slowest = min(ps.partition.peak_bf16_tflops for ps in options)
         opts = []
@@ -296,14 +273,14 @@ class _Cycle:
             key[1],
             ps.partition.executor,
             False,
-            "the project has no allocation here; apply to an access call (aif calls)",
+            reasons.NO_ALLOCATION,
             Filter.ALLOCATION,
             retry=True,
         )
 
     def _outcome(
         self,
-        shape: Shape,
+        d: Demand,
         shape_no: int,
         options: list[PartitionState],
         okeys: tuple[PartitionKey, ...],
@@ -316,7 +293,7 @@ class _Cycle:
         hit = self.outcomes.get(key)
         if hit is not None and hit[0] == versions:
             return hit[1]
-        ranked = self._score(shape, options) or []
+        ranked = self._score(d, options) or []
         scored = []
         for rank_no, (t, i) in enumerate(ranked):
             ps = options[i]
@@ -343,10 +320,20 @@ class _Cycle:
             reason = f"project suspended by an operator: {snap.suspended[job.project]}"[:2000]
             return Decision(job.id, Action.HOLD, reason, (), priority=prio, factors=factors)
         d = job.demand
-        shape: Shape = (d, job.residency, snap.org_rules.get(job.org) if snap.org_rules else None)
-        static = self.static.get(shape)
+        rule = snap.org_rules.get(job.org) if snap.org_rules else None
+        # By identity first (jobs share Demand objects; hashing one walks all its fields), then
+        # by value, so equal shapes built apart still share their static verdicts.
+        ident = (id(d), id(job.residency), id(rule))
+        static = self.static_by_id.get(ident)
         if static is None:
-            static = self.static[shape] = (len(self.static), *_static(shape, snap.partitions))
+            shape_v: Shape = (d, job.residency, rule)
+            static = self.static.get(shape_v)
+            if static is None:
+                static = self.static[shape_v] = (
+                    len(self.static),
+                    *_static(shape_v, snap.partitions),
+                )
+            self.static_by_id[ident] = static
         shape_no, layer, passing = static
         # Health and allocations, per partition that passed the static filters.
         late: list[Verdict] = []
@@ -358,8 +345,9 @@ class _Cycle:
         budgets = snap.budgets.get(job.project, {}) if check else {}
         left = self.left
         shared = True  # every late verdict is one of the cycle's shared ones
+        sick_of, no_alloc = self.sick, self.no_alloc
         for ps, key in passing:
-            sick = self.sick[key]
+            sick = sick_of[key]
             if sick is not None:
                 late.append(sick)
                 continue
@@ -367,7 +355,7 @@ class _Cycle:
             if check:
                 budget = budgets.get(key)
                 if budget is None:
-                    late.append(self.no_alloc[key])
+                    late.append(no_alloc[key])
                     continue
                 for a, start_left in budget.usable:
                     room = left.get(a, start_left)
@@ -376,7 +364,7 @@ class _Cycle:
                         break
                 else:
                     shared = False
-                    _, problem = _allocation(budget, need, left)
+                    problem = reasons.shortfall(budget, need, left)
                     late.append(
                         Verdict(
                             key[0],
@@ -400,28 +388,34 @@ class _Cycle:
             if known is None:
                 verdicts = _merge(layer, late)
                 never = not any(v.retry for v in verdicts)
-                known = (Action.FAIL if never else Action.HOLD, hold_reason(verdicts, never))
+                known = (
+                    Action.FAIL if never else Action.HOLD,
+                    reasons.hold_reason(verdicts, never),
+                )
                 if nk:
                     self.nowhere[nk] = known
             return Decision(
                 job.id, known[0], known[1], layer, tuple(late), priority=prio, factors=factors
             )
-        ranked, scored, waiting = self._outcome(shape, shape_no, options, tuple(okeys))
+        ranked, scored, waiting = self._outcome(d, shape_no, options, tuple(okeys))
         if not ranked:  # cannot happen past the fit filter; kept as a clear hold
             return Decision(
                 job.id, Action.HOLD, waiting, layer, tuple(late), scored, None, prio, factors
             )
         # The best partition, skipping Slurm partitions whose in-flight window is full: that
         # site's queue already holds enough of the federation's jobs to work through.
-        pick = next(
-            (
-                (t, i)
-                for t, i in ranked
-                if options[i].window is None
-                or self.timelines[options[i].key].in_flight < (options[i].window or 0)
-            ),
-            None,
-        )
+        pick: tuple[Terms, int] | None = ranked[0]
+        first = options[ranked[0][1]]
+        if first.window is not None and self.timelines[first.key].in_flight >= first.window:
+            pick = next(
+                (
+                    (t, i)
+                    for t, i in ranked
+                    if options[i].window is None
+                    or self.timelines[options[i].key].in_flight < (options[i].window or 0)
+                ),
+                None,
+            )
         if pick is None:
             full = ", ".join(f"{ps.site.id}/{ps.partition.id}" for ps in options)
             reason = f"waiting for room in the in-flight window of {full}"[:2000]
@@ -483,7 +477,9 @@ class _Cycle:
             layer,
             tuple(late),
             scored,
-            next(v for v in scored if v.key == best_ps.key),
+            scored[0]
+            if best_i == ranked[0][1]
+            else next(v for v in scored if v.key == best_ps.key),
             prio,
             factors,
             reserved,
@@ -503,8 +499,11 @@ def cycle(snapshot: Snapshot, now: float, config: Config | None = None) -> Decis
     gc.disable()
     try:
         c = _Cycle(snapshot, now, config or Config())
+        # tuple.__new__: a named tuple's own constructor is Python code, this is not.
+        make = tuple.__new__
         decisions = tuple(
-            c.decide(prio, f, job) for prio, f, job in _order(snapshot, now, c.config)
+            c.decide(-neg, make(Factors, (age, *fsq)), job)
+            for neg, _, _, age, fsq, job in _order(snapshot, now, c.config)
         )
         return Decisions(decisions, tuple(c.preemptions))
     finally:

@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from enum import StrEnum
+from functools import cached_property
 from typing import NamedTuple
 
 from aifactory.domain.access import AccessMode
@@ -38,11 +39,12 @@ class Demand:
     simulate: bool = False
     experimental: bool = False  # built for an experimental platform: only runs there
 
-    @property
+    # Cached: the cycle asks for these several times per job.
+    @cached_property
     def accelerators(self) -> int:
         return self.accelerators_per_node * self.nodes
 
-    @property
+    @cached_property
     def gpu_seconds(self) -> int:
         """What a placement reserves from an allocation: walltime x accelerators."""
         return self.accelerators * self.walltime_s
