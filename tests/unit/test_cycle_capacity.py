@@ -208,3 +208,17 @@ def test_a_full_slurm_window_is_passed_over(  # type: ignore[no-untyped-def]
     d = decide(snap).of("j1")
     assert (d.action, d.reason) == (action, reason)
     assert d.chosen is not None and d.chosen.site == site
+
+
+def test_jobs_queued_in_slurm_push_back_the_estimates_of_the_jobs_after_them() -> None:
+    jobs = [
+        make_job().stack("rocm").gpus(8).submitted_at(NOW - 100 + i).pending(f"s{i}")
+        for i in range(2)
+    ]
+    snap = make_snapshot(
+        state(SLURM, window=4), jobs=jobs, active=[running("all", SKEY, 8, ends_in=1000)]
+    )
+    decisions = decide(snap)
+    starts = [decisions.of(j.id).chosen.terms.start_s for j in jobs]  # type: ignore[union-attr]
+    # The first starts when the running job ends; the second after the first's walltime too.
+    assert starts == [1000.0, 1000.0 + 3600]

@@ -220,7 +220,10 @@ class _Cycle:
         tl = self.timelines[ps.key]
         if ps.window is not None:
             tl.in_flight += 1
-            if start_s > 0:  # queued in Slurm: its place in time is Slurm's to decide
+            if start_s > 0:
+                # Queued in Slurm, which decides when it starts; for the estimates of the jobs
+                # after it, it holds its accelerators from now until its estimated end.
+                tl.start(d.accelerators, d.cpus * d.nodes, start_s + d.walltime_s)
                 self.pver[ps.key] += 1
                 return
         tl.start(d.accelerators, d.cpus * d.nodes, float(d.walltime_s))
