@@ -225,7 +225,7 @@ def document_problems(app: FastAPI, *extras: Callable[[dict[str, Any]], None]) -
                     statuses.add(422)
                 if method in ("post", "delete"):
                     statuses.add(409)
-                if method == "post":
+                if method in ("post", "put"):
                     statuses.add(413)
                 responses = op.setdefault("responses", {})
                 for status in sorted(statuses):

@@ -41,10 +41,22 @@ def token(t: ApiToken) -> s.TokenPublic:
 
 
 def org(o: Organisation) -> s.OrgPublic:
+    """The organisation, with the operators' restriction in force on it, if any."""
+    restriction = (
+        None
+        if o.restricted_at is None
+        else s.OrgRestrictionPublic(
+            sites=list(o.allowed_sites or []),
+            countries=list(o.allowed_countries or []),
+            reason=o.restriction_reason or "",
+            restricted_at=as_utc(o.restricted_at),
+        )
+    )
     return s.OrgPublic.model_validate(
         {
             **{c: getattr(o, c) for c in ("id", "name", "kind", "country", "registration_id")},
             "created_at": as_utc(o.created_at),
+            "restriction": restriction,
         }
     )
 

@@ -2,41 +2,21 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 from fastapi import APIRouter, status
 
 from aifactory.api import views
 from aifactory.api.deps import Caller, Rt
-from aifactory.api.problems import PROBLEM_JSON
 from aifactory.api.schemas import (
     MemberAdd,
     MemberPublic,
     OrgCreate,
     OrgPublic,
     OrgRestrict,
-    OrgRestrictionPublic,
 )
-from aifactory.db.tables import Organisation
 from aifactory.domain.identity import MembershipRole
 from aifactory.services import tenancy
-from aifactory.services.ids import as_utc
 
 router = APIRouter(prefix="/orgs", tags=["organisations"])
-
-
-def _public(org: Organisation) -> OrgPublic:
-    """The organisation, with the operators' restriction in force on it, if any."""
-    public = views.org(org)
-    if org.restricted_at is None:
-        return public
-    restriction = OrgRestrictionPublic(
-        sites=list(org.allowed_sites or []),
-        countries=list(org.allowed_countries or []),
-        reason=org.restriction_reason or "",
-        restricted_at=as_utc(org.restricted_at),
-    )
-    return public.model_copy(update={"restriction": restriction})
 
 
 @router.post(
@@ -53,19 +33,19 @@ def create_org(body: OrgCreate, runtime: Rt, caller: Caller) -> OrgPublic:
             country=body.country,
             registration_id=body.registration_id,
         )
-        return _public(org)
+        return views.org(org)
 
 
 @router.get("", operation_id="list_orgs", response_model=list[OrgPublic])
 def list_orgs(runtime: Rt, caller: Caller) -> list[OrgPublic]:
     with runtime.db.read() as session:
-        return [_public(o) for o in tenancy.list_orgs(session, caller)]
+        return [views.org(o) for o in tenancy.list_orgs(session, caller)]
 
 
 @router.get("/{org_id}", operation_id="get_org", response_model=OrgPublic)
 def get_org(org_id: str, runtime: Rt, caller: Caller) -> OrgPublic:
     with runtime.db.read() as session:
-        return _public(tenancy.get_org(session, caller, org_id))
+        return views.org(tenancy.get_org(session, caller, org_id))
 
 
 @router.get("/{org_id}/members", operation_id="list_org_members", response_model=list[MemberPublic])
@@ -103,20 +83,10 @@ def remove_member(org_id: str, user_id: str, runtime: Rt, caller: Caller) -> Non
         tenancy.remove_member(session, caller, org_id, user_id)
 
 
-# A PUT body is limited like a POST body (problems.document_problems documents 413 for POST).
-_TOO_LARGE: dict[int | str, dict[str, Any]] = {
-    413: {
-        "description": "Request body too large",
-        "content": {PROBLEM_JSON: {"schema": {"$ref": "#/components/schemas/Problem"}}},
-    }
-}
-
-
 @router.put(
     "/{org_id}/restriction",
     operation_id="restrict_org",
     response_model=OrgPublic,
-    responses=_TOO_LARGE,
 )
 def restrict_org(org_id: str, body: OrgRestrict, runtime: Rt, caller: Caller) -> OrgPublic:
     """Operators: the organisation's jobs run only on these sites and/or only on sites in these
@@ -132,11 +102,11 @@ def restrict_org(org_id: str, body: OrgRestrict, runtime: Rt, caller: Caller) ->
             reason=body.reason,
             catalog=runtime.catalog,
         )
-        return _public(org)
+        return views.org(org)
 
 
 @router.delete("/{org_id}/restriction", operation_id="unrestrict_org", response_model=OrgPublic)
 def unrestrict_org(org_id: str, runtime: Rt, caller: Caller) -> OrgPublic:
     """Operators: lift the restriction; the organisation's jobs may run on any site again."""
     with runtime.db.write() as session:
-        return _public(tenancy.unrestrict_org(session, caller, org_id))
+        return views.org(tenancy.unrestrict_org(session, caller, org_id))
