@@ -2,7 +2,7 @@
 
 Revision ID: 0004
 Revises: 0003
-Create Date: 2026-12-04 09:00:00
+Create Date: 2026-11-27 13:20:00
 """
 
 from __future__ import annotations
