@@ -94,45 +94,40 @@ class SpecCache:
             del self._by_job[job_id]
 
 
-def _modes(
+def _live_grants(
     session: Session, project_ids: set[str], now: datetime, weights: Weights
-) -> dict[str, AccessMode]:
-    """Each project's best access mode among its live allocations (the QoS of its jobs)."""
+) -> tuple[dict[str, AccessMode], dict[str, float]]:
+    """From the projects' live allocations, one query: each project's best access mode (the
+    QoS of its jobs) and its fair-share shares (the GPU-seconds granted)."""
     qos = weights.qos_by_mode
     best: dict[str, AccessMode] = {}
+    shares: dict[str, float] = defaultdict(float)
     rows = session.execute(
-        select(Allocation.project_id, Allocation.mode).where(
+        select(Allocation.project_id, Allocation.mode, Allocation.granted_gpu_seconds).where(
             Allocation.project_id.in_(project_ids),
             Allocation.starts_at <= now,
             Allocation.ends_at > now,
-            Allocation.mode.is_not(None),
         )
     ).all()
-    for project_id, mode in rows:
+    for project_id, mode, granted in rows:
+        shares[project_id] += granted
+        if mode is None:
+            continue
         m = AccessMode(str(mode))
         if project_id not in best or qos.get(m, 0) > qos.get(best[project_id], 0):
             best[project_id] = m
-    return best
+    return best, shares
 
 
 def _accounts(
     session: Session,
     project_ids: set[str],
     orgs: Mapping[str, str],
+    shares: Mapping[str, float],
     now: datetime,
     half_life: float,
 ) -> tuple[Account, ...]:
-    """Fair-share accounts: shares = GPU-seconds granted by live allocations; usage = GPU-seconds
-    used, decayed by the half-life."""
-    shares: dict[str, float] = defaultdict(float)
-    for project_id, granted in session.execute(
-        select(Allocation.project_id, Allocation.granted_gpu_seconds).where(
-            Allocation.project_id.in_(project_ids),
-            Allocation.starts_at <= now,
-            Allocation.ends_at > now,
-        )
-    ).all():
-        shares[project_id] += granted
+    """Fair-share accounts: the shares, and the GPU-seconds used decayed by the half-life."""
     usage: dict[str, float] = defaultdict(float)
     since = now - timedelta(seconds=half_life * _HORIZON_HALF_LIVES)
     for project_id, gpu_seconds, ended_at in session.execute(
@@ -209,7 +204,7 @@ def build(
     orgs = dict(
         session.execute(select(Project.id, Project.org_id).where(Project.id.in_(projects))).all()
     )
-    modes = _modes(session, projects, now, policy.weights)
+    modes, shares = _live_grants(session, projects, now, policy.weights)
     in_use: dict[PartitionKey, set[int]] = defaultdict(set)
     active = []
     for row in active_rows:
@@ -272,7 +267,7 @@ def build(
         pending=tuple(pending),
         active=tuple(active),
         budgets=allocations.budgets(session, pending_projects, now),
-        accounts=_accounts(session, projects, orgs, now, policy.half_life_s),
+        accounts=_accounts(session, projects, orgs, shares, now, policy.half_life_s),
         modes=modes,
         suspended={k: v or "" for k, v in suspended.items()},
         org_rules=tenancy.org_rules(session, {p.org for p in pending}),
