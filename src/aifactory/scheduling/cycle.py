@@ -26,7 +26,7 @@ from __future__ import annotations
 import bisect
 import gc
 from collections import defaultdict
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 
 from aifactory.domain.catalog import ExecutorKind
 from aifactory.scheduling import filters, reasons
@@ -56,10 +56,9 @@ from aifactory.scheduling.timeline import Timeline
 Shape = tuple[Demand, Residency | None, OrgRule | None]
 
 
-def _timelines(snap: Snapshot) -> dict[PartitionKey, Timeline]:
-    by_key: dict[PartitionKey, list[Active]] = defaultdict(list)
-    for a in snap.active:
-        by_key[a.key].append(a)
+def _timelines(
+    snap: Snapshot, by_key: Mapping[PartitionKey, list[Active]]
+) -> dict[PartitionKey, Timeline]:
     out = {}
     for ps in snap.partitions:
         part = ps.partition
@@ -137,11 +136,13 @@ def _static(
 
 
 class _Cycle:
-    def __init__(self, snap: Snapshot, now: float, config: Config) -> None:
+    def __init__(self, snap: Snapshot, config: Config) -> None:
         self.snap = snap
-        self.now = now
         self.config = config
-        self.timelines = _timelines(snap)
+        self.active_by_key: dict[PartitionKey, list[Active]] = defaultdict(list)
+        for a in snap.active:
+            self.active_by_key[a.key].append(a)
+        self.timelines = _timelines(snap, self.active_by_key)
         self.by_key = {ps.key: ps for ps in snap.partitions}
         # Shape -> (its number, its static verdict layer, the partitions that pass).
         self.static: dict[
@@ -163,9 +164,6 @@ class _Cycle:
         self.left: dict[str, int] = {}  # allocation -> GPU-seconds left after this cycle's promises
         # Per partition, bumped whenever its timeline changes: outcomes scored on it go stale.
         self.pver = {ps.key: 0 for ps in snap.partitions}
-        self.active_by_key: dict[PartitionKey, list[Active]] = defaultdict(list)
-        for a in snap.active:
-            self.active_by_key[a.key].append(a)
         self.taken: set[str] = set()  # victims already chosen this cycle
         self.preemptions: list[Preemption] = []
         self.sick = {ps.key: self._health(ps) for ps in snap.partitions}
@@ -262,7 +260,6 @@ class _Cycle:
             tl.releases.remove((v.ends_in_s, v.accelerators, v.cpus))
             bisect.insort(tl.releases, (0.0, v.accelerators, v.cpus))
         tl.reserve(job.id, 0.0, need, need_cpus, float(d.walltime_s))
-        tl.changed()
         self.pver[ps.key] += 1
         if not chosen:
             return f"waiting for preempted jobs to stop on {where}"
@@ -468,7 +465,6 @@ class _Cycle:
                 tl.reserve(
                     job.id, best_t.start_s, d.accelerators, d.cpus * d.nodes, float(d.walltime_s)
                 )
-                tl.changed()
                 self.pver[best_ps.key] += 1
                 where = f"{best_ps.site.id}/{best_ps.partition.id}"
                 reason = f"{waiting} (reserved: the next job to start on {where})"[:2000]
@@ -501,7 +497,7 @@ def cycle(snapshot: Snapshot, now: float, config: Config | None = None) -> Decis
     collecting = gc.isenabled()
     gc.disable()
     try:
-        c = _Cycle(snapshot, now, config or Config())
+        c = _Cycle(snapshot, config or Config())
         # tuple.__new__: a named tuple's own constructor is Python code, this is not.
         make = tuple.__new__
         decisions = tuple(

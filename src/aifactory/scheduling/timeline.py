@@ -124,3 +124,4 @@ class Timeline:
             free - need,
             None if cpus is None else cpus - need_cpus,
         )
+        self.changed()
