@@ -3,9 +3,14 @@
 #
 # Installs Slurm if missing and starts, idempotently:
 #   munged, slurmdbd (MariaDB database aif_slurm_acct, port 16819, shared by all clusters),
-#   cluster "lumi"     : node lumi-n1,     partition standard-g,     gres gpu:mi250x:8, ctld 16817, slurmd 16818
-#   cluster "leonardo" : node leonardo-n1, partition boost_usr_prod, gres gpu:a100:4,   ctld 16827, slurmd 16828
+#   cluster "lumi"     : node lumi-n1, gres gpu:mi250x:8, ctld 16817, slurmd 16818, partitions as LUMI-G's:
+#                        standard-g (default; whole nodes, OverSubscribe=EXCLUSIVE, 2 days), small-g (3 days),
+#                        dev-g (3 hours), all on the one node
+#   cluster "leonardo" : node leonardo-n1, partition boost_usr_prod, gres gpu:a100:4, ctld 16827, slurmd 16828,
+#                        with Leonardo's QoS boost_qos_dbg (2 nodes, 30 min), boost_qos_bprod, boost_qos_lprod
+#                        granted at the cluster's root association (every account below inherits them)
 #   slurmrestd for leonardo on 127.0.0.1:16820 (rest_auth/jwt)
+#   sshd on 127.0.0.1:16822 (key-only, its own config and keys under $BASE/ssh): the clusters' "login node"
 # GPUs are fake: device files /dev/aiffake-lumi-gpu[0-7] and /dev/aiffake-leo-gpu[0-3].
 # Everything lives under BASE=${AIF_SLURM_TEST_DIR:-/var/lib/aif-slurm-test}; at the end of "start" the script
 # writes $BASE/clusters.env (shell variables) and $BASE/clusters.json describing the clusters.
@@ -42,7 +47,8 @@ declare -A DEV_PREFIX=([lumi]=/dev/aiffake-lumi-gpu [leonardo]=/dev/aiffake-leo-
 NODE_CPUS=16
 NODE_MEM=16000
 # Packages: the four named ones plus the JWT auth plugin (only a "Recommends" of slurm-wlm in Debian 12).
-PACKAGES=(slurm-wlm slurmdbd slurmrestd munge slurm-wlm-jwt-plugin)
+# openssh-server for the test login node (its sshd runs with its own config; the system's is not touched).
+PACKAGES=(slurm-wlm slurmdbd slurmrestd munge slurm-wlm-jwt-plugin openssh-server openssh-client)
 WAIT=${AIF_SLURM_WAIT:-60}   # bound, in seconds, for each wait
 
 PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin:$PATH
@@ -53,6 +59,12 @@ DBD_DIR=$BASE/slurmdbd
 JWT_KEY=$BASE/jwt.key
 REST_LOG=$BASE/slurmrestd.log
 REST_URL=http://127.0.0.1:$REST_PORT
+SSH_PORT=16822
+SSH_DIR=$BASE/ssh
+# Leonardo's Booster QoS (docs.hpc.cineca.it, Leonardo): name and limits.
+LEONARDO_QOS=("boost_qos_dbg MaxWall=00:30:00 MaxTRESPerJob=node=2"
+              "boost_qos_bprod MaxWall=24:00:00 MaxTRESPerJob=node=256"
+              "boost_qos_lprod MaxWall=4-00:00:00 MaxTRESPerJob=node=3")
 
 log() { echo "slurm-test-cluster: $*" >&2; }
 
@@ -245,8 +257,20 @@ AccountingStoreFlags=job_comment
 MailProg=/bin/true
 # Node and partition ($NODE_CPUS CPUs declared on a small machine: config_overrides lets slurmd accept it)
 NodeName=${NODE[$c]} NodeHostname=$(hostname) NodeAddr=127.0.0.1 Port=${SLURMD_PORT[$c]} CPUs=$NODE_CPUS RealMemory=$NODE_MEM Gres=gpu:${GRES_TYPE[$c]}:${GPUS[$c]} State=UNKNOWN
-PartitionName=${PARTITION[$c]} Nodes=${NODE[$c]} Default=YES MaxTime=INFINITE State=UP
+$(partition_lines "$c")
 EOF
+}
+
+# LUMI-G's partitions (LUMI user guide, "Slurm partitions"): standard-g gives whole nodes, small-g and dev-g share.
+partition_lines() {
+    local c=$1
+    if [[ $c == lumi ]]; then
+        echo "PartitionName=standard-g Nodes=${NODE[$c]} Default=YES MaxTime=2-00:00:00 OverSubscribe=EXCLUSIVE State=UP"
+        echo "PartitionName=small-g Nodes=${NODE[$c]} MaxTime=3-00:00:00 State=UP"
+        echo "PartitionName=dev-g Nodes=${NODE[$c]} MaxTime=03:00:00 State=UP"
+    else
+        echo "PartitionName=${PARTITION[$c]} Nodes=${NODE[$c]} Default=YES MaxTime=INFINITE State=UP"
+    fi
 }
 
 gres_conf_text() {
@@ -331,11 +355,18 @@ install_packages() {
     fi
     log "installing ${missing[*]} (about a minute)"
     export DEBIAN_FRONTEND=noninteractive
+    # Packages must not start their system services (openssh-server would start an sshd on port 22).
+    local policy=/usr/sbin/policy-rc.d made_policy=0
+    if [[ ! -e $policy ]]; then
+        printf '#!/bin/sh\nexit 101\n' >"$policy" && chmod 755 "$policy" && made_policy=1
+    fi
     if ! apt-get install -y -q "${missing[@]}" >"/tmp/slurm-test-cluster-apt.log" 2>&1; then
         apt-get update -q >>"/tmp/slurm-test-cluster-apt.log" 2>&1 || true
         apt-get install -y -q "${missing[@]}" >>"/tmp/slurm-test-cluster-apt.log" 2>&1 ||
             die "apt-get install ${missing[*]} failed" /tmp/slurm-test-cluster-apt.log
     fi
+    [[ $made_policy == 1 ]] && rm -f "$policy"
+    return 0
 }
 
 munge_ok() { munge -n </dev/null 2>/dev/null | unmunge >/dev/null 2>&1; }
@@ -499,6 +530,81 @@ ensure_cluster() {
     return 0
 }
 
+# ---------------------------------------------------------------- Leonardo's QoS
+
+# Adds the QoS that are missing (with their limits) and grants all of them at leonardo's root association, which
+# every account and user association below inherits (a child without a QOS list of its own takes its parent's).
+ensure_leonardo_qos() {
+    local have spec name names=() want
+    have=$(sacctmgr_c -n -P show qos format=name) || die "sacctmgr show qos failed" "$DBD_DIR/slurmdbd.log"
+    for spec in "${LEONARDO_QOS[@]}"; do
+        name=${spec%% *}
+        names+=("$name")
+        if ! grep -qx "$name" <<<"$have"; then
+            log "adding QoS $name"
+            # shellcheck disable=SC2086
+            sacctmgr_c -i add qos $spec >/dev/null || die "sacctmgr add qos $name failed" "$DBD_DIR/slurmdbd.log"
+        fi
+    done
+    want=$(IFS=,; echo "normal,${names[*]}")
+    have=$(sacctmgr_c -n -P show assoc where cluster=leonardo account=root user= format=qos) || have=
+    if [[ $(tr ',' '\n' <<<"$have" | sort | paste -sd,) != $(tr ',' '\n' <<<"$want" | sort | paste -sd,) ]]; then
+        log "granting QoS $want at leonardo's root association"
+        sacctmgr_c -i modify account root where cluster=leonardo set qos="$want" >/dev/null ||
+            die "sacctmgr modify account root set qos failed" "$DBD_DIR/slurmdbd.log"
+    fi
+}
+
+# ---------------------------------------------------------------- sshd (the login node)
+
+ssh_pid() { pid_alive "$SSH_DIR/sshd.pid" sshd; }
+ssh_ok() {
+    timeout 10 ssh -p "$SSH_PORT" -i "$SSH_DIR/client_ed25519" -o UserKnownHostsFile="$SSH_DIR/known_hosts" \
+        -o StrictHostKeyChecking=yes -o BatchMode=yes root@127.0.0.1 true </dev/null
+}
+
+sshd_config_text() {
+    cat <<EOF
+# Generated by scripts/slurm-test-cluster.sh -- the test clusters' login node. Not the system's sshd.
+ListenAddress 127.0.0.1:$SSH_PORT
+HostKey $SSH_DIR/host_ed25519
+PidFile $SSH_DIR/sshd.pid
+AuthorizedKeysFile $SSH_DIR/authorized_keys
+PermitRootLogin prohibit-password
+PubkeyAuthentication yes
+PasswordAuthentication no
+KbdInteractiveAuthentication no
+UsePAM no
+StrictModes yes
+PrintMotd no
+Subsystem sftp internal-sftp
+EOF
+}
+
+ensure_sshd() {
+    local pid changed=0
+    install -d -m 700 -o root -g root "$SSH_DIR"
+    install -d -m 755 /run/sshd   # sshd's privilege separation directory
+    if [[ ! -s $SSH_DIR/host_ed25519 ]]; then
+        ssh-keygen -q -t ed25519 -N '' -C aif-slurm-test-host -f "$SSH_DIR/host_ed25519"
+        changed=1
+    fi
+    [[ -s $SSH_DIR/client_ed25519 ]] || ssh-keygen -q -t ed25519 -N '' -C aif-slurm-test -f "$SSH_DIR/client_ed25519"
+    put_file "$SSH_DIR/authorized_keys" 600 root:root "$(cat "$SSH_DIR/client_ed25519.pub")" || true
+    put_file "$SSH_DIR/known_hosts" 644 root:root "[127.0.0.1]:$SSH_PORT $(cut -d' ' -f1,2 "$SSH_DIR/host_ed25519.pub")" || true
+    put_file "$SSH_DIR/sshd_config" 600 root:root "$(sshd_config_text)" && changed=1
+    /usr/sbin/sshd -t -f "$SSH_DIR/sshd_config" 2>"$SSH_DIR/sshd.log" || die "sshd refuses its configuration" "$SSH_DIR/sshd.log"
+    if pid=$(ssh_pid); then
+        if [[ $changed == 0 ]] && wait_until 10 ssh_ok; then return 0; fi
+        log "restarting sshd (configuration changed or not answering)"
+        stop_pid sshd "$pid"
+    fi
+    port_free "$SSH_PORT" sshd
+    log "starting sshd (the login node) on 127.0.0.1:$SSH_PORT"
+    /usr/sbin/sshd -f "$SSH_DIR/sshd_config" -E "$SSH_DIR/sshd.log" 9>&- || die "sshd did not start" "$SSH_DIR/sshd.log"
+    wait_alive "$WAIT" ssh_pid "" ssh_ok || die "sshd does not let the test key in on 127.0.0.1:$SSH_PORT" "$SSH_DIR/sshd.log"
+}
+
 # ---------------------------------------------------------------- slurmrestd
 
 rest_ok() {
@@ -558,6 +664,11 @@ AIF_SLURM_${u}_CTLD_PORT=${CTLD_PORT[$c]}"
 AIF_SLURM_${u}_REST_URL=$REST_URL"
             json+=", \"rest_url\": \"$REST_URL\""
         fi
+        if [[ $c == lumi ]]; then
+            json+=", \"partitions\": [\"standard-g\", \"small-g\", \"dev-g\"], \"ssh\": {\"host\": \"127.0.0.1\", \"port\": $SSH_PORT, \"user\": \"root\", \"identity_file\": \"$SSH_DIR/client_ed25519\", \"known_hosts\": \"$SSH_DIR/known_hosts\", \"options\": [\"-p\", \"$SSH_PORT\", \"-i\", \"$SSH_DIR/client_ed25519\", \"-o\", \"UserKnownHostsFile=$SSH_DIR/known_hosts\", \"-o\", \"StrictHostKeyChecking=yes\", \"-o\", \"BatchMode=yes\"]}"
+        else
+            json+=", \"partitions\": [\"${PARTITION[$c]}\"], \"qos\": [\"normal\", \"boost_qos_dbg\", \"boost_qos_bprod\", \"boost_qos_lprod\"]"
+        fi
         json+="}"
     done
     json+=",
@@ -572,7 +683,7 @@ AIF_SLURM_${u}_REST_URL=$REST_URL"
 
 all_running() {
     local c
-    pgrep -x munged >/dev/null && dbd_pid >/dev/null && rest_pid >/dev/null || return 1
+    pgrep -x munged >/dev/null && dbd_pid >/dev/null && rest_pid >/dev/null && ssh_pid >/dev/null || return 1
     for c in "${CLUSTERS[@]}"; do
         ctld_pid "$c" >/dev/null && slurmd_pid "$c" >/dev/null || return 1
     done
@@ -607,7 +718,9 @@ cmd_start() {
     write_configs
     ensure_dbd
     for c in "${CLUSTERS[@]}"; do ensure_cluster "$c"; done
+    ensure_leonardo_qos
     ensure_rest
+    ensure_sshd
     write_descriptions
     log "running: clusters ${CLUSTERS[*]}; see $BASE/clusters.json"
 }
@@ -617,6 +730,7 @@ cmd_stop() {
     need_root "stop the Slurm test clusters"
     lock
     if pid=$(rest_pid); then log "stopping slurmrestd"; stop_pid slurmrestd "$pid"; fi
+    if pid=$(ssh_pid); then log "stopping sshd"; stop_pid sshd "$pid"; fi
     # All slurmctlds and slurmds at once (a slurmctld takes about 3 s to shut down).
     for c in "${CLUSTERS[@]}"; do
         if pid=$(ctld_pid "$c"); then pids+=("$pid"); names+=("slurmctld/$c"); fi
@@ -682,6 +796,7 @@ cmd_status() {
         fi
     done
     if pid=$(rest_pid); then echo "slurmrestd  running  pid $pid  $REST_URL ($REST_CLUSTER)"; else echo "slurmrestd  stopped"; ok=1; fi
+    if pid=$(ssh_pid); then echo "sshd        running  pid $pid  127.0.0.1:$SSH_PORT (login node)"; else echo "sshd        stopped"; ok=1; fi
     [[ -r $BASE/clusters.json ]] && echo "description: $BASE/clusters.json, $BASE/clusters.env"
     return $ok
 }

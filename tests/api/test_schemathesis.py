@@ -57,7 +57,11 @@ from tests.conftest import Databases, Platform, build_platform, job_spec
 # - PUT /orgs/{id}/restriction: with both sites and countries, each site in one of them.
 DATA_RULES: dict[str, frozenset[str]] = {
     # #SBATCH lines of a batch script (their form is checked line by line).
-    "POST /api/v1/jobs": frozenset({"resources", "script"}),
+    # An array's indexes below MaxArraySize and not backwards; a dependency on jobs that
+    # exist; a mail recipient of the job's organisation.
+    "POST /api/v1/jobs": frozenset(
+        {"resources", "script", "array", "dependency", "mail_user", "constraints.qos"}
+    ),
     "POST /api/v1/calls": frozenset({"rules", "cutoffs", "closes_on"}),
     "POST /api/v1/proposals": frozenset({"resources"}),
     "POST /api/v1/proposals/{proposal_id}/submit": frozenset(),

@@ -113,7 +113,9 @@ def connections(clusters: Clusters, root: str, **lumi_extra: Any) -> dict[str, A
             "cluster": "lumi",
             "account": root,
             "slurm_conf": clusters.conf("lumi"),
-            "gres": {"standard-g": clusters.info["lumi"]["gres_type"]},
+            "gres": {
+                p: clusters.info["lumi"]["gres_type"] for p in ("standard-g", "small-g", "dev-g")
+            },
             "timeout_s": 15,
             **lumi_extra,
         },

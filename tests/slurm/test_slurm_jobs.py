@@ -15,7 +15,8 @@ def lumi_job(project_id: str, run: str, **resources: Any) -> dict[str, Any]:
         "project": project_id,
         "run": run,
         "software_stack": "rocm",
-        "constraints": {"sites": ["lumi"]},
+        # small-g shares its nodes; standard-g gives whole nodes (LUMI's, and the test cluster's)
+        "constraints": {"sites": ["lumi"], "partitions": ["small-g"]},
         "resources": {
             "accelerator": "MI250X-GCD",
             "accelerators_per_node": 2,
@@ -135,7 +136,13 @@ def test_an_allocation_exhausted_in_slurm_keeps_the_job_pending_with_slurms_reas
     # A member books 56 of the 60 GPU-minutes directly on the login node (4 GPUs x 14 min),
     # leaving GPUs free: only the limit can hold the next job, not a full node.
     direct = direct_sbatch(
-        slurm, "lumi", alloc["id"], "--gres=gpu:mi250x:4", "--time=14", "--wrap=sleep 600"
+        slurm,
+        "lumi",
+        alloc["id"],
+        "--partition=small-g",  # shared nodes, as the platform's job below
+        "--gres=gpu:mi250x:4",
+        "--time=14",
+        "--wrap=sleep 600",
     )
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline:  # its GPU-minutes count once it runs

@@ -108,9 +108,78 @@ def test_default_spot_checks() -> None:
     assert (site.id, largest.id) == ("lumi", "standard-g")
     assert catalog.max_accelerators_per_node() == 8
     assert catalog.max_nodes() == 3456
-    assert catalog.max_walltime_s() == 72 * 3600
+    assert catalog.max_walltime_s() == 4 * 86400  # Leonardo's boost_qos_lprod
     operational = {s.id for s, _ in catalog.partitions(operational_only=True)}
     assert "daedalus" not in operational and "lumi" in operational
+
+
+# (site, partition, Slurm partition, QoS, max nodes per job, min, walltime h, shared, draws on)
+REAL_PARTITIONS = [
+    ("lumi", "standard-g", "standard-g", None, 1024, 1, 48, False, "standard-g"),
+    ("lumi", "small-g", "small-g", None, 4, 1, 72, True, "standard-g"),
+    ("lumi", "dev-g", "dev-g", None, 32, 1, 3, True, "standard-g"),
+    ("leonardo", "boost_usr_prod", "boost_usr_prod", None, 64, 1, 24, True, "boost_usr_prod"),
+    (
+        "leonardo",
+        "boost_qos_dbg",
+        "boost_usr_prod",
+        "boost_qos_dbg",
+        2,
+        1,
+        0.5,
+        True,
+        "boost_usr_prod",
+    ),
+    (
+        "leonardo",
+        "boost_qos_bprod",
+        "boost_usr_prod",
+        "boost_qos_bprod",
+        256,
+        65,
+        24,
+        True,
+        "boost_usr_prod",
+    ),
+    (
+        "leonardo",
+        "boost_qos_lprod",
+        "boost_usr_prod",
+        "boost_qos_lprod",
+        3,
+        1,
+        96,
+        True,
+        "boost_usr_prod",
+    ),
+    ("meluxina", "gpu", "gpu", "default", 200, 1, 48, True, "gpu"),
+    ("marenostrum5", "acc", "acc", "acc_ehpc", 100, 1, 72, True, "acc"),
+    ("marenostrum5", "acc_debug", "acc", "acc_debug", 8, 1, 2, True, "acc"),
+]
+
+
+@pytest.mark.parametrize(
+    ("site", "pid", "slurm", "qos", "most", "least", "hours", "shared", "draws_on"),
+    REAL_PARTITIONS,
+    ids=[f"{r[0]}/{r[1]}" for r in REAL_PARTITIONS],
+)
+def test_the_systems_real_partitions_and_their_limits(
+    site: str,
+    pid: str,
+    slurm: str,
+    qos: str | None,
+    most: int,
+    least: int,
+    hours: float,
+    shared: bool,
+    draws_on: str,
+) -> None:
+    """Each partition (or QoS variant) as the site's user documentation lists it."""
+    p = load_catalog().site(site).partition(pid)
+    assert (p.slurm_name, p.qos) == (slurm, qos)
+    assert (p.job_max_nodes, p.min_nodes_per_job) == (most, least)
+    assert p.max_walltime_s == hours * 3600
+    assert (p.shared, p.allocation_partition) == (shared, draws_on)
 
 
 @pytest.mark.parametrize("slots", [1, 4, 7])
@@ -141,8 +210,8 @@ def test_lookups_name_what_exists() -> None:
     catalog = load_catalog()
     with pytest.raises(KeyError, match="known sites: lumi, hlrs"):
         catalog.site("nowhere")
-    with pytest.raises(KeyError, match="it has: standard-g"):
-        catalog.site("lumi").partition("small-g")
+    with pytest.raises(KeyError, match="it has: standard-g, small-g, dev-g"):
+        catalog.site("lumi").partition("large-g")
     with pytest.raises(KeyError, match="known models: A100, B200"):
         catalog.accelerator("V100")
 
@@ -279,6 +348,16 @@ class Bad:
     edits: tuple[tuple[str, str], ...]
     field: str
     says: tuple[str, ...]
+
+
+def _booster(lines: tuple[str, ...], field: str, says: str) -> Bad:
+    """A break of the first partition: ``lines`` added after its max_walltime."""
+    added = "".join(f"        {line}\n" for line in lines)
+    return Bad(
+        (("        max_walltime: 24h\n", f"        max_walltime: 24h\n{added}"),),
+        f"sites[0].partitions[0].{field}",
+        (says,),
+    )
 
 
 BAD = {
@@ -433,6 +512,46 @@ BAD = {
         ),
         "sites[2].partitions[0].executor",
         ("only one partition may be local (the first is at line 57)",),
+    ),
+    "more nodes per job than the partition has": _booster(
+        ("max_nodes_per_job: 11  #!",),
+        "max_nodes_per_job",
+        "11 is more than the partition's 10 nodes",
+    ),
+    "min nodes above max": _booster(
+        (
+            "max_nodes_per_job: 4",
+            "min_nodes_per_job: 5  #!",
+        ),
+        "min_nodes_per_job",
+        "5 is more than the 4 nodes a job may have",
+    ),
+    "default walltime above max": _booster(
+        ("default_walltime: 25h  #!",),
+        "default_walltime",
+        "90000 s is longer than max_walltime (86400 s)",
+    ),
+    "shared not a boolean": _booster(
+        ("shared: maybe  #!",), "shared", "must be true or false, got 'maybe'"
+    ),
+    "draws on an unknown partition": _booster(
+        ("draws_on: nowhere  #!",), "draws_on", "'nowhere' is not another partition of site 'alpha'"
+    ),
+    "draws on itself": _booster(
+        ("draws_on: booster  #!",), "draws_on", "partitions there: apu, booster"
+    ),
+    "a QoS that is no name": _booster(
+        ("qos: 'a b'  #!",), "qos", "'a b' is not a name of letters, digits"
+    ),
+    "two entries for one Slurm partition and QoS": Bad(
+        (
+            (
+                "        max_walltime: 2-00:00:00\n",
+                "        max_walltime: 2-00:00:00\n        slurm_partition: booster  #!\n",
+            ),
+        ),
+        "sites[0].partitions[1].qos",
+        ("Slurm partition 'booster' without a QoS is already the entry 'booster'",),
     ),
     "bad site id": Bad(
         (("  - id: alpha", "  - id: Alpha  #!"),),

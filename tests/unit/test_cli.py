@@ -297,6 +297,24 @@ def test_sites_label_simulated_partitions(cli: Cli) -> None:
     assert {s["id"] for s in cli.json("sites")} >= {"lumi", "local"}
 
 
+def test_sites_partitions_show_each_partitions_limits(cli: Cli) -> None:
+    cli.login()
+    lines = cli("sites", "--partitions").stdout.splitlines()
+
+    def row(ref: str) -> list[str]:
+        line = next(x for x in lines if x.split()[:1] == [ref])
+        return [cell.strip() for cell in line.split("  ") if cell.strip()]
+
+    standard, small, dev = row("lumi/standard-g"), row("lumi/small-g"), row("lumi/dev-g")
+    assert standard[-3:] == ["48h00m", "48h00m", "whole nodes"]
+    assert "1-1024" in standard
+    assert small[-3:] == ["72h00m", "shared", "standard-g"] and "1-4" in small
+    assert dev[-3:] == ["3h00m", "shared", "standard-g"] and "1-32" in dev
+    dbg = row("leonardo/boost_qos_dbg")
+    assert "boost_usr_prod --qos=boost_qos_dbg" in dbg and "1-2" in dbg and "30m00s" in dbg
+    assert "65-256" in row("leonardo/boost_qos_bprod")
+
+
 def test_users_and_members(cli: Cli) -> None:
     org, _ = cli.org_and_project()
     out = cli("user", "create", "ada@example.eu", "--name", "Ada", "--role", "reviewer").stdout
@@ -388,7 +406,7 @@ SBATCH_SCRIPT = """#!/bin/bash
 #SBATCH -t 10
 #SBATCH -c 1
 #SBATCH --mem=2G
-#SBATCH --exclusive
+#SBATCH --hint=nomultithread
 echo "batch script ran: $AIF_JOB_ID"
 """
 
@@ -400,7 +418,9 @@ def test_sbatch_runs_an_existing_batch_script_and_lists_what_it_ignores(cli: Cli
     script.write_text(SBATCH_SCRIPT.format(project=project))
     result = cli("sbatch", str(script))
     job_id = result.stdout.strip()
-    assert "line 6: #SBATCH --exclusive is not read by the platform" in result.stderr
+    assert "line 6: #SBATCH --hint: task, CPU and GPU layout inside the allocation" in (
+        result.stderr
+    )
     job = cli.json("job", "show", job_id)
     assert job["name"] == "train"  # no -J: the file's name
     assert job["project_id"] == project
@@ -424,7 +444,84 @@ def test_sbatch_runs_an_existing_batch_script_and_lists_what_it_ignores(cli: Cli
     broken.write_text("#!/bin/bash\n#SBATCH -t soon\necho hi\n")
     result = cli("sbatch", str(broken), "--project", project, code=1)
     assert "line 2: -t: 'soon' is not a Slurm time" in result.stderr
-    arrays = cli.tmp / "array.sh"
-    arrays.write_text("#!/bin/bash\n#SBATCH --array=1-4\necho hi\n")
-    result = cli("sbatch", str(arrays), "--project", project, code=1)
-    assert "job arrays are not supported" in result.stderr
+    unknown = cli.tmp / "srun-option.sh"
+    unknown.write_text("#!/bin/bash\n#SBATCH --cpu-bind=cores\necho hi\n")
+    result = cli("sbatch", str(unknown), "--project", project, code=1)
+    assert "line 2: --cpu-bind: is not an sbatch option" in result.stderr
+
+
+LUMI_TORCHRUN = """#!/bin/bash -l
+#SBATCH --job-name=llm-pretrain
+#SBATCH --account={project}
+#SBATCH --partition=standard-g
+#SBATCH --nodes=2
+#SBATCH --ntasks-per-node=8
+#SBATCH --gpus-per-node=8
+#SBATCH --cpus-per-task=7
+#SBATCH --mem=0
+#SBATCH --time=2-00:00:00
+#SBATCH --exclusive
+#SBATCH --hint=nomultithread
+#SBATCH --output=logs/%x-%j.out
+
+module load LUMI/23.09 partition/G
+export MASTER_ADDR=$(scontrol show hostnames "$SLURM_JOB_NODELIST" | head -n 1)
+srun --cpu-bind=mask_cpu:0xfe000000000000 singularity exec pytorch.sif python train.py
+"""
+
+
+def test_sbatch_dry_run_of_a_lumi_multi_node_script_prints_16_gcds_and_writes_nothing(
+    cli: Cli,
+) -> None:
+    _org, project = cli.org_and_project()
+    granted = cli(
+        "allocation",
+        "grant",
+        "--project",
+        project,
+        "--partition",
+        "lumi/standard-g",
+        "--gpu-hours",
+        "5000",
+        "--ends",
+        "2099-01-01",
+        "--reason",
+        "test grant",
+    )
+    assert "Granted" in granted.stdout, granted.stdout
+    script = cli.tmp / "pretrain.sh"
+    script.write_text(LUMI_TORCHRUN.format(project=project))
+    before = cli.json("jobs")
+    result = cli("sbatch", "--dry-run", "--simulate", str(script))
+    out = result.stdout
+    assert "Dry run: nothing was submitted." in out
+    assert "2 nodes, accelerators 8 per node, all of each node's memory, time limit 48h" in out
+    assert (
+        "Would be placed now on lumi/standard-g: 2 nodes x 8 MI250X-GCD = 16 GCDs, "
+        "64 CPUs and 512 GB per node, time limit 48h00m, whole nodes"
+    ) in out, out
+    assert "stack" in out and "rocm" in out
+    # the directives it does not read, each with the reason
+    assert "line 12: #SBATCH --hint: task, CPU and GPU layout inside the allocation" in out
+    assert cli.json("jobs") == before  # nothing written
+
+
+def test_job_show_of_an_array_summarises_its_tasks_by_state(cli: Cli) -> None:
+    _org, project = cli.org_and_project()
+    cli.apply_to_playground(project)
+    script = cli.tmp / "sweep.sh"
+    script.write_text(
+        f"#!/bin/bash\n#SBATCH -A {project}\n#SBATCH --array=0-3%2\n#SBATCH -t 5\n"
+        'echo "lr index $SLURM_ARRAY_TASK_ID"\n'
+    )
+    array_id = cli("sbatch", str(script)).stdout.strip()
+    assert cli("cancel", f"{array_id}_3").exit_code == 0
+    out = cli("job", "show", array_id).stdout
+    assert "Array 0-3%2: 4 tasks, at most 2 at once" in out
+    states = {
+        line.split()[0]: int(line.split()[1])
+        for line in out.splitlines()
+        if line.split()[:1] in (["pending"], ["cancelled"])
+    }
+    assert states == {"pending": 3, "cancelled": 1}
+    assert f"Tasks: {array_id}_0, {array_id}_1, {array_id}_2, {array_id}_3" in out

@@ -370,7 +370,11 @@ def test_promised_gpu_hours_never_exceed_an_allocations_balance(snap: Snapshot) 
         if snap.check_budgets:
             assert d.chosen.allocation_id is not None, "a placement draws on an allocation"
         if d.chosen.allocation_id is not None:
-            promised[d.chosen.allocation_id] += jobs[d.job_id].demand.gpu_seconds
+            demand = jobs[d.job_id].demand  # fixed figures on shared nodes: the same anywhere
+            assert demand.walltime_s is not None
+            asked = demand.accelerators * demand.walltime_s
+            assert d.need is not None and d.need.gpu_seconds == asked
+            promised[d.chosen.allocation_id] += asked
     balance = {
         alloc: left
         for per_project in snap.budgets.values()

@@ -54,6 +54,7 @@ from aifactory.executors.slurm.rest import (
     _number,
     _state,
     parse_minutes,
+    script_properties,
 )
 from aifactory.executors.slurm.states import outcome_of, platform_exit_code
 
@@ -633,13 +634,99 @@ srun python train.py
 """
 
 
-def test_a_user_script_runs_unchanged_and_the_options_win() -> None:
-    sub = submission(request(script=USER_SCRIPT, command=""), LUMI, WORKDIR)
+SCRIPT_BASE = (
+    "--account=alc-7",
+    "--partition=standard-g",
+    "--export=ALL",
+    "--mail-type=NONE",
+)
+
+# (case, request changes, the options after SCRIPT_BASE)
+SCRIPT_OPTIONS = [
+    ("its own lines stand", {}, ("--chdir=/scratch/aif/jobs/job-1",)),
+    ("its -D stands", {"chdir": "run"}, ()),
+    (
+        "a limit the spec changed, or the partition's default",
+        {"overrides": frozenset({"time"}), "walltime_s": 7200},
+        ("--chdir=/scratch/aif/jobs/job-1", "--time=02:00:00"),
+    ),
+    (
+        "a name and resources the spec changed",
+        {"overrides": frozenset({"name", "nodes", "gpus", "memory"})},
+        (
+            "--chdir=/scratch/aif/jobs/job-1",
+            "--job-name=train",
+            "--nodes=2",
+            "--gres=gpu:mi250x:8",
+            "--mem=16G",
+        ),
+    ),
+    (
+        "an array task: its log names with %A and %a filled in",
+        {"array_id": "job-1", "array_index": 3, "output": "logs/%x-%A_%a.out"},
+        (
+            "--chdir=/scratch/aif/jobs/job-1",
+            "--output=logs/%x-job-1_3.out",
+            "--error=logs/%x-job-1_3.out",
+        ),
+    ),
+    (
+        "an array task without -o: Slurm's array default",
+        {"array_id": "job-1", "array_index": 0},
+        (
+            "--chdir=/scratch/aif/jobs/job-1",
+            "--output=slurm-job-1_0.out",
+            "--error=slurm-job-1_0.out",
+        ),
+    ),
+]
+
+
+@pytest.mark.parametrize(
+    ("case", "changes", "rest"), SCRIPT_OPTIONS, ids=[c[0] for c in SCRIPT_OPTIONS]
+)
+def test_a_user_script_runs_unchanged_with_only_the_platforms_choices(
+    case: str, changes: dict[str, Any], rest: tuple[str, ...]
+) -> None:
+    sub = submission(request(script=USER_SCRIPT, command="", **changes), LUMI, WORKDIR)
     assert sub.script == USER_SCRIPT
     assert render_script(request(script=USER_SCRIPT)) == USER_SCRIPT
-    # The platform's choices ride on the command line, where they beat #SBATCH lines.
-    assert sub.options == COMMAND_OPTIONS
+    # The script's #SBATCH lines stand; what the platform decides rides on the command line,
+    # where it beats them.
+    assert sub.options == SCRIPT_BASE + rest
     assert sub.comment == "aif:job-1"
+
+
+ARRAY_SCRIPT = """#!/bin/bash
+#SBATCH --job-name=sweep
+#SBATCH --array=0-9%2
+#SBATCH -N 1 --dependency=afterok:job-prep --gres=gpu:mi250x:1
+#SBATCH --kill-on-invalid-dep=no
+#SBATCH -o logs/%x-%A_%a.out
+python sweep.py --index "$SLURM_ARRAY_TASK_ID"
+#SBATCH --array=5
+"""
+
+
+def test_the_platform_takes_the_array_and_the_dependency_out_of_what_slurm_reads() -> None:
+    """Each task is a Slurm job of its own and the dependency names platform jobs: sbatch
+    must see neither, or it would make each task an array of ten, or refuse the job id."""
+    sent = render_script(request(script=ARRAY_SCRIPT, command="", array_index=3))
+    lines = sent.split("\n")
+    assert lines[2].startswith("##SBATCH --array=0-9%2  # aifactory:")
+    assert lines[3] == "#SBATCH -N1 --gres=gpu:mi250x:1"
+    assert lines[4].startswith("##SBATCH --kill-on-invalid-dep=no")
+    # everything else as written, on the same lines (error messages keep their line numbers)
+    kept = ARRAY_SCRIPT.split("\n")
+    assert [lines[i] for i in (0, 1, 5, 6, 7)] == [kept[i] for i in (0, 1, 5, 6, 7)]
+    assert len(lines) == len(kept)
+    assert "array" not in script_properties(ARRAY_SCRIPT)
+    assert "dependency" not in script_properties(ARRAY_SCRIPT)
+
+
+def test_a_qos_variant_is_submitted_with_its_qos() -> None:
+    sub = submission(request(script=USER_SCRIPT, command="", qos="boost_qos_dbg"), LUMI, WORKDIR)
+    assert sub.options[:3] == ("--account=alc-7", "--partition=standard-g", "--qos=boost_qos_dbg")
 
 
 # (case, request changes, the --gres option or None)

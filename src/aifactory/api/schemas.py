@@ -272,6 +272,9 @@ class CandidatePublic(BaseModel):
 
 class PlacementPublic(BaseModel):
     chosen: dict[str, str] | None
+    need: dict[str, Any] | None = Field(
+        default=None, description="The job's resources on the chosen partition."
+    )
     priority: int | None = None
     factors: dict[str, float] | None = Field(
         default=None, description="Priority factors in [0, 1]: age, fairshare, size, qos."
@@ -298,8 +301,22 @@ class JobPublic(BaseModel):
     ended_at: datetime | None
     warnings: list[str] = Field(
         default_factory=list,
-        description="#SBATCH directives of a batch script that the platform does not read.",
+        description=(
+            "#SBATCH directives of a batch script that the platform does not read, each with "
+            "what happens to it."
+        ),
     )
+    array_job_id: str | None = Field(default=None, description="A task: its array.")
+    array_index: int | None = Field(default=None, description="A task: its index.")
+    array_tasks: int | None = Field(default=None, description="An array: its number of tasks.")
+
+
+class ArrayPublic(BaseModel):
+    spec: str = Field(description="As written, e.g. 0-9%2.")
+    tasks: int
+    throttle: int | None = Field(description="At most this many tasks run at once.")
+    states: dict[str, int] = Field(description="How many tasks are in each state.")
+    task_ids: list[str] = Field(description="The tasks, by index (the first 1,000).")
 
 
 class JobDetail(JobPublic):
@@ -312,6 +329,36 @@ class JobDetail(JobPublic):
     )
     node_list: str | None = Field(description="The nodes the site ran the job on.")
     alloc_tres: str | None = Field(description="What Slurm allocated (sacct AllocTRES).")
+    resolved: dict[str, Any] | None = Field(
+        default=None,
+        description="What the job got on its partition: nodes, accelerators (per node and in "
+        "all), CPUs and memory per node, walltime, whole nodes.",
+    )
+    logs: dict[str, str] | None = Field(
+        default=None, description="Where its stdout and stderr go at its site."
+    )
+    array: ArrayPublic | None = Field(default=None, description="An array: its tasks.")
+
+
+class JobPlan(BaseModel):
+    """A dry run: what the platform read and where the job would go; nothing is written."""
+
+    dry_run: bool = True
+    outcome: str = Field(
+        description="place (now), wait, fail (no partition can ever run it), cancel (its "
+        "dependency can never be met), or refused (a submission would be refused)."
+    )
+    reason: str
+    spec: dict[str, Any] = Field(description="The job spec as the platform read it.")
+    stack: str = Field(description="The software stack it needs (any: its partition's).")
+    stack_reason: str
+    array: dict[str, Any] | None
+    dependency: str | None
+    ignored: list[str] = Field(description="#SBATCH directives not read, with why.")
+    needs: dict[str, dict[str, Any]] = Field(
+        description="'site/partition' -> the job's resources there, for every partition it fits."
+    )
+    placement: PlacementPublic | None
 
 
 class LogChunk(BaseModel):
@@ -339,6 +386,13 @@ class PartitionPublic(BaseModel):
     grid_gco2e_per_kwh: float
     executor: str
     simulated: bool = Field(description="A digital twin: it runs no code.")
+    max_nodes_per_job: int = Field(description="Slurm's MaxNodes for the partition.")
+    min_nodes_per_job: int
+    default_walltime_s: int = Field(description="Time limit of a job that gives none.")
+    shared: bool = Field(description="False: jobs get (and are billed for) whole nodes.")
+    slurm_partition: str = Field(description="The Slurm partition jobs are submitted to.")
+    qos: str | None = Field(description="The QoS they are submitted with, for a QoS variant.")
+    draws_on: str = Field(description="The partition whose allocations jobs here use.")
 
 
 class SiteHealthPublic(BaseModel):

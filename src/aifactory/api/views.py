@@ -15,7 +15,7 @@ from aifactory.db.tables import (
 )
 from aifactory.domain.catalog import ExecutorKind, Partition, Site
 from aifactory.domain.identity import PlatformRole
-from aifactory.domain.sbatch import ScriptError, parse_script
+from aifactory.domain.sbatch import ScriptError, read_script
 from aifactory.services.ids import as_utc
 
 
@@ -92,25 +92,45 @@ def _job_fields(j: Job) -> dict[str, object]:
         "started_at": as_utc(j.started_at) if j.started_at else None,
         "ended_at": as_utc(j.ended_at) if j.ended_at else None,
         "warnings": script_warnings(j.spec.get("script")),
+        "array_job_id": j.array_job_id,
+        "array_index": j.array_index,
+        "array_tasks": j.array_tasks,
     }
 
 
 def script_warnings(script: object) -> list[str]:
-    """#SBATCH directives the platform does not read (Slurm still sees them)."""
+    """#SBATCH directives the platform does not read, each with what happens to it."""
     if not isinstance(script, str):
         return []
     try:
-        unsupported = parse_script(script).unsupported
+        notes = read_script(script).notes
     except ScriptError:
         return []
-    return [f"line {d.line}: #SBATCH {d.option} is not read by the platform" for d in unsupported]
+    return [n.text() for n in notes]
 
 
 def job(j: Job) -> s.JobPublic:
     return s.JobPublic.model_validate(_job_fields(j))
 
 
-def job_detail(j: Job, events: list[JobEvent]) -> s.JobDetail:
+def job_detail(
+    j: Job, events: list[JobEvent], tasks: list[tuple[str, str]] | None = None
+) -> s.JobDetail:
+    """The job; for an array, ``tasks`` are its tasks' (id, state) by index."""
+    array = None
+    if j.array_tasks is not None:
+        spec = j.spec.get("array") or ""
+        states: dict[str, int] = {}
+        for _, state in tasks or []:
+            states[state] = states.get(state, 0) + 1
+        throttle = spec.partition("%")[2]
+        array = s.ArrayPublic(
+            spec=spec,
+            tasks=j.array_tasks,
+            throttle=int(throttle) if throttle.isdigit() else None,
+            states=states,
+            task_ids=[t for t, _ in (tasks or [])[:1000]],
+        )
     return s.JobDetail.model_validate(
         {
             **_job_fields(j),
@@ -121,6 +141,9 @@ def job_detail(j: Job, events: list[JobEvent]) -> s.JobDetail:
             "external_id": j.external_id,
             "node_list": j.node_list,
             "alloc_tres": j.alloc_tres,
+            "resolved": j.resolved,
+            "logs": j.logs,
+            "array": array,
         }
     )
 
@@ -143,6 +166,13 @@ def partition(p: Partition) -> s.PartitionPublic:
         grid_gco2e_per_kwh=p.grid_gco2e_per_kwh,
         executor=p.executor.value,
         simulated=p.executor is ExecutorKind.SIMULATED,
+        max_nodes_per_job=p.job_max_nodes,
+        min_nodes_per_job=p.min_nodes_per_job,
+        default_walltime_s=p.job_default_walltime_s,
+        shared=p.shared,
+        slurm_partition=p.slurm_name,
+        qos=p.qos,
+        draws_on=p.allocation_partition,
     )
 
 

@@ -71,6 +71,13 @@ _PARTITION_OPTIONAL = (
     "accelerator_memory_gb",
     "pue",
     "grid_gco2e_per_kwh",
+    "max_nodes_per_job",
+    "min_nodes_per_job",
+    "default_walltime",
+    "shared",
+    "slurm_partition",
+    "qos",
+    "draws_on",
 )
 _INHERITED_FROM_SITE = ("pue", "grid_gco2e_per_kwh")
 
@@ -179,10 +186,12 @@ class _Parser:
             experimental = r.boolean(f["experimental"], f"{path}.experimental")
         notes = _optional_text(r, f, "notes", path)
         partition_line: dict[str, int] = {}
+        pnodes = r.sequence(f["partitions"], f"{path}.partitions")
         partitions = tuple(
             self._partition(pnode, f"{path}.partitions[{i}]", inherited, site_id, partition_line)
-            for i, pnode in enumerate(r.sequence(f["partitions"], f"{path}.partitions"))
+            for i, pnode in enumerate(pnodes)
         )
+        self._check_siblings(partitions, pnodes, f"{path}.partitions", site_id)
         return Site(
             id=site_id,
             name=name,
@@ -250,6 +259,24 @@ class _Parser:
         stacks = frozenset({acc.software_stack})
         if "software_stack" in f:
             stacks = r.enum_set(f["software_stack"], f"{path}.software_stack", SoftwareStack)
+        limits = self._limits(f, path, nodes)
+        max_walltime = r.walltime(f["max_walltime"], f"{path}.max_walltime")
+        default_walltime = None
+        if "default_walltime" in f:
+            default_walltime = r.walltime(f["default_walltime"], f"{path}.default_walltime")
+            if default_walltime > max_walltime:
+                r.fail(
+                    f["default_walltime"],
+                    f"{path}.default_walltime",
+                    f"{default_walltime} s is longer than max_walltime ({max_walltime} s)",
+                )
+        names: dict[str, str | None] = {}
+        for key in ("slurm_partition", "qos", "draws_on"):
+            names[key] = (
+                r.string(f[key], f"{path}.{key}", pattern=_NAME, expect=_NAME_IS)
+                if key in f and f[key].tag != "tag:yaml.org,2002:null"
+                else None
+            )
         return Partition(
             id=partition_id,
             name=r.string(f["name"], f"{path}.name"),
@@ -260,13 +287,72 @@ class _Parser:
             memory_gb_per_node=r.integer(f["memory_gb_per_node"], f"{path}.memory_gb_per_node"),
             peak_bf16_tflops=inherit("peak_bf16_tflops", acc.peak_bf16_tflops),
             power_w=inherit("power_w", acc.power_w),
-            max_walltime_s=r.walltime(f["max_walltime"], f"{path}.max_walltime"),
+            max_walltime_s=max_walltime,
             software_stacks=stacks,
             pue=energy["pue"],
             grid_gco2e_per_kwh=energy["grid_gco2e_per_kwh"],
             executor=executor,
             accelerator_memory_gb=inherit("accelerator_memory_gb", acc.memory_gb),
+            max_nodes_per_job=limits[0],
+            min_nodes_per_job=limits[1],
+            default_walltime_s=default_walltime,
+            shared=r.boolean(f["shared"], f"{path}.shared") if "shared" in f else True,
+            slurm_partition=names["slurm_partition"],
+            qos=names["qos"],
+            draws_on=names["draws_on"],
         )
+
+    def _limits(self, f: dict[str, yaml.Node], path: str, nodes: int) -> tuple[int | None, int]:
+        """max_nodes_per_job (at most the partition's nodes) and min_nodes_per_job."""
+        r = self.r
+        most: int | None = None
+        if "max_nodes_per_job" in f:
+            most = r.integer(f["max_nodes_per_job"], f"{path}.max_nodes_per_job")
+            if most > nodes:
+                r.fail(
+                    f["max_nodes_per_job"],
+                    f"{path}.max_nodes_per_job",
+                    f"{most} is more than the partition's {nodes} nodes",
+                )
+        least = 1
+        if "min_nodes_per_job" in f:
+            least = r.integer(f["min_nodes_per_job"], f"{path}.min_nodes_per_job")
+            if least > (most or nodes):
+                r.fail(
+                    f["min_nodes_per_job"],
+                    f"{path}.min_nodes_per_job",
+                    f"{least} is more than the {most or nodes} nodes a job may have",
+                )
+        return most, least
+
+    def _check_siblings(
+        self, partitions: tuple[Partition, ...], nodes: list[yaml.Node], path: str, site_id: str
+    ) -> None:
+        """draws_on names another partition of the site that draws on none itself; one
+        (Slurm partition, QoS) pair per entry."""
+        ids = {p.id for p in partitions}
+        seen: dict[tuple[str, str | None], str] = {}
+        for i, (p, node) in enumerate(zip(partitions, nodes, strict=True)):
+            where = f"{path}[{i}]"
+            if p.draws_on is not None:
+                target = next((q for q in partitions if q.id == p.draws_on), None)
+                if target is None or target.id == p.id or target.draws_on is not None:
+                    self.r.fail(
+                        _value_node(node, "draws_on"),
+                        f"{where}.draws_on",
+                        f"{p.draws_on!r} is not another partition of site {site_id!r} with "
+                        f"allocations of its own; partitions there: {', '.join(sorted(ids))}",
+                    )
+            pair = (p.slurm_name, p.qos)
+            if pair in seen:
+                self.r.fail(
+                    _value_node(node, "qos", "slurm_partition", "id"),
+                    f"{where}.qos",
+                    f"Slurm partition {p.slurm_name!r} "
+                    + (f"with QoS {p.qos!r}" if p.qos else "without a QoS")
+                    + f" is already the entry {seen[pair]!r}; give each QoS variant its own qos",
+                )
+            seen[pair] = p.id
 
     def _count(self, node: yaml.Node, f: dict[str, yaml.Node], key: str, path: str) -> int:
         if key not in f:
@@ -310,3 +396,13 @@ def _optional_text(r: Reader, f: dict[str, yaml.Node], key: str, path: str) -> s
 
 def _line(node: yaml.Node) -> int:
     return node.start_mark.line + 1
+
+
+def _value_node(node: yaml.Node, *keys: str) -> yaml.Node:
+    """The value of the first of ``keys`` the mapping has (for the line an error names)."""
+    if isinstance(node, yaml.MappingNode):
+        for key in keys:
+            for k, v in node.value:
+                if isinstance(k, yaml.ScalarNode) and k.value == key and isinstance(v, yaml.Node):
+                    return v
+    return node

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
@@ -96,12 +96,24 @@ def audit_events(
     o.out(f"{len(page['items'])} of {page['total']} events (offset {page['offset']})")
 
 
-def sites(ctx: typer.Context, output: o.OutputOpt = o.Format.TABLE) -> None:
+def sites(
+    ctx: typer.Context,
+    partitions: Annotated[
+        bool,
+        typer.Option(
+            "--partitions", help="Each partition's limits: nodes per job, time, shared nodes."
+        ),
+    ] = False,
+    output: o.OutputOpt = o.Format.TABLE,
+) -> None:
     """The federation: every site and partition; simulated ones are labelled, a Slurm site
     that does not answer shows as degraded with the error."""
     found = get_state(ctx).client().list_sites()
     if output is o.Format.JSON:
         o.print_json(found)
+        return
+    if partitions:
+        _partition_table(found)
         return
     rows = []
     for s in found:
@@ -124,4 +136,42 @@ def sites(ctx: typer.Context, output: o.OutputOpt = o.Format.TABLE) -> None:
     o.table(
         ["SITE", "COUNTRY", "STATUS", "PARTITION", "ACCELERATOR", "NODES x PER NODE", "EXECUTOR"],
         rows,
+    )
+
+
+def _partition_table(found: list[dict[str, Any]]) -> None:
+    rows = []
+    for s in found:
+        for p in s["partitions"]:
+            slurm = p["slurm_partition"] + (f" --qos={p['qos']}" if p.get("qos") else "")
+            nodes = f"{p['min_nodes_per_job']}-{p['max_nodes_per_job']}"
+            rows.append(
+                [
+                    f"{s['id']}/{p['id']}",
+                    p["name"],
+                    slurm,
+                    f"{p['nodes']} x {p['accelerators_per_node']} {p['accelerator']}",
+                    f"{p['cpus_per_node']} / {p['memory_gb_per_node']} GB",
+                    nodes,
+                    o.seconds(p["max_walltime_s"]),
+                    o.seconds(p["default_walltime_s"]),
+                    "shared" if p["shared"] else "whole nodes",
+                    "" if p["draws_on"] == p["id"] else p["draws_on"],
+                ]
+            )
+    o.table(
+        [
+            "PARTITION",
+            "NAME",
+            "SLURM",
+            "NODES x ACCELERATORS",
+            "CPUS / MEMORY PER NODE",
+            "NODES PER JOB",
+            "MAX TIME",
+            "DEFAULT TIME",
+            "NODES",
+            "HOURS FROM",
+        ],
+        rows,
+        title="Partitions",
     )

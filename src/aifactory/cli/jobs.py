@@ -11,8 +11,9 @@ import typer
 from aifactory.cli import output as o
 from aifactory.cli.config import get_state
 from aifactory.cli.files import read_mapping
+from aifactory.cli.plans import print_placement, print_plan
 from aifactory.domain.jobs import JobState
-from aifactory.domain.sbatch import ScriptError, parse_script
+from aifactory.domain.sbatch import ScriptError, read_script
 
 job_app = typer.Typer(help="One job: show it.", no_args_is_help=True)
 
@@ -44,10 +45,16 @@ def submit(
         typer.Option("--idempotency-key", help="Submitting again with it returns the same job."),
     ] = None,
     wait_: Annotated[bool, typer.Option("--wait", help="Wait for the job to end.")] = False,
+    dry_run: Annotated[
+        bool, typer.Option("--dry-run", help="Print what is read and where it would go.")
+    ] = False,
 ) -> None:
     """Submit a job; prints its id (with --wait, also its final state)."""
     spec = read_spec(file)
     client = get_state(ctx).client()
+    if dry_run:
+        _dry_run(client, spec)
+        return
     job = client.submit_job(spec, idempotency_key=idempotency_key)
     o.out(job["id"])
     if wait_:
@@ -67,6 +74,10 @@ def sbatch(
         bool, typer.Option("--simulate", help="May run on a digital twin (runs no code).")
     ] = False,
     wait_: Annotated[bool, typer.Option("--wait", help="Wait for the job to end.")] = False,
+    dry_run: Annotated[
+        bool,
+        typer.Option("--dry-run", help="Print how the script is read and where it would go."),
+    ] = False,
 ) -> None:
     """Submit an existing batch script: its #SBATCH lines become the job's resources and the
     script runs unchanged. Directives the platform does not read are listed."""
@@ -84,6 +95,9 @@ def sbatch(
     if simulate:
         spec["simulate"] = True
     client = get_state(ctx).client()
+    if dry_run:
+        _dry_run(client, spec)
+        return
     job = client.submit_job(spec)
     for warning in job.get("warnings", []):
         o.warn(warning)
@@ -92,9 +106,19 @@ def sbatch(
         _finish(client.wait_job(job["id"]))
 
 
+def _dry_run(client: Any, spec: dict[str, Any]) -> None:
+    plan = client.submit_job(spec, dry_run=True)
+    models = {
+        f"{s['id']}/{p['id']}": p["accelerator"]
+        for s in client.list_sites()
+        for p in s["partitions"]
+    }
+    print_plan(plan, models)
+
+
 def _script_name(text: str) -> str | None:
     try:
-        return parse_script(text).name
+        return read_script(text).name
     except ScriptError:
         return None  # the server names the line and the option
 
@@ -213,54 +237,22 @@ def show(
         title="State history",
     )
     o.out()
+    array = job.get("array")
+    if array:  # an array job: its tasks by state, each task is a job of its own
+        throttle = f", at most {array['throttle']} at once" if array.get("throttle") else ""
+        o.out(f"Array {array['spec']}: {array['tasks']} tasks{throttle}")
+        o.table(
+            ["STATE", "TASKS"],
+            ([state, str(n)] for state, n in array["states"].items() if n),
+        )
+        o.out(f"Tasks: {', '.join(array['task_ids'][:10])}{' ...' if array['tasks'] > 10 else ''}")
+        o.out(f"One task: aif job show {array['task_ids'][0]}" if array["task_ids"] else "")
+        return
     placement = job.get("placement")
     if not placement:
         o.out(f"Placement: not placed yet ({job['reason'] or job['state']})")
         return
-    chosen = placement.get("chosen") or {}
-    if placement.get("factors"):
-        f = placement["factors"]
-        o.out(
-            f"Priority: {placement.get('priority')} (age {f['age']:.2f}, fair share "
-            f"{f['fairshare']:.2f}, size {f['size']:.2f}, QoS {f['qos']:.2f})"
-        )
-    rows = []
-    for c in placement["candidates"]:
-        is_chosen = (c["site"], c["partition"]) == (chosen.get("site"), chosen.get("partition"))
-        score = c.get("score")
-        rows.append(
-            [
-                "chosen" if is_chosen else "",
-                c["site"],
-                c["partition"],
-                o.executor_label(c["executor"], c["executor"] == "simulated"),
-                c.get("filter") or ("" if c["feasible"] else "-"),
-                "" if score is None else f"{score:.3f}",
-                o.seconds(c.get("start_in_s")),
-                o.seconds(c.get("runtime_s")),
-                "" if c.get("co2e_kg") is None else f"{c['co2e_kg'] * 1000:,.1f}",
-                c["reason"],
-            ]
-        )
-    title = "Placement: every partition considered"
-    if not chosen:
-        title += " (none chosen yet)"
-    o.table(
-        [
-            "",
-            "SITE",
-            "PARTITION",
-            "EXECUTOR",
-            "FAILED FILTER",
-            "SCORE",
-            "START IN",
-            "RUNTIME",
-            "CO2E G",
-            "REASON",
-        ],
-        rows,
-        title=title,
-    )
+    print_placement(placement)
 
 
 def logs(

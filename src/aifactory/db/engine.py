@@ -5,7 +5,7 @@ from __future__ import annotations
 import fcntl
 import os
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -103,6 +103,9 @@ class Database:
             self.engine.execution_options(**{_IMMEDIATE: True}), expire_on_commit=False
         )
         self._reader = sessionmaker(self.engine, expire_on_commit=False)
+        # Run at the end of every write transaction, inside it (the services register what
+        # must follow from the transaction's changes, such as an array's state).
+        self.before_commit: list[Callable[[Session], None]] = []
 
     @property
     def is_postgres(self) -> bool:
@@ -114,9 +117,13 @@ class Database:
         if self._write_lock is None:
             with self._writer() as session, session.begin():
                 yield session
+                for hook in self.before_commit:
+                    hook(session)
             return
         with self._write_lock.held(), self._writer() as session, session.begin():
             yield session
+            for hook in self.before_commit:
+                hook(session)
 
     @contextmanager
     def read(self) -> Iterator[Session]:

@@ -152,6 +152,15 @@ class Job(Base):
     alloc_tres: Mapped[str | None] = mapped_column(Text)
     launch_attempts: Mapped[int] = mapped_column(Integer, default=0)
     next_attempt_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    # A job array is a row of its own (array_tasks: how many) and one row per task
+    # (array_job_id, array_index); the array's state follows from its tasks'.
+    array_job_id: Mapped[str | None] = mapped_column(String(32), index=True)
+    array_index: Mapped[int | None] = mapped_column(Integer)
+    array_tasks: Mapped[int | None] = mapped_column(Integer)
+    # What the job got on its partition (scheduling.fit.Need as a dict), from its placement.
+    resolved: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+    # Where its output goes at its site ({"stdout": path, "stderr": path}), from its launch.
+    logs: Mapped[dict[str, Any] | None] = mapped_column(JSON)
 
 
 class JobEvent(Base):

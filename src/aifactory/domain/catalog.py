@@ -62,6 +62,36 @@ class Partition:
     # Per accelerator; the same model ships with different memory (A100 40 / 64 / 80 GB).
     # None: the catalog's Accelerator.memory_gb applies.
     accelerator_memory_gb: float | None = None
+    # Limits per job, as the site's Slurm sets them (MaxNodes, MinNodes, DefaultTime).
+    max_nodes_per_job: int | None = None  # None: the partition's node count
+    min_nodes_per_job: int = 1
+    default_walltime_s: int | None = None  # None: the maximum, as Slurm does without one
+    # False: every job gets whole nodes and is billed for them (OverSubscribe=EXCLUSIVE).
+    shared: bool = True
+    # The Slurm partition and QoS jobs here are submitted with (a QoS variant of a partition,
+    # such as Leonardo's boost_qos_dbg, is an entry of its own). None: the id; no QoS.
+    slurm_partition: str | None = None
+    qos: str | None = None
+    # Jobs here draw on the allocations granted on this partition of the same site (LUMI's
+    # small-g and dev-g use standard-g's GPU hours). None: on its own.
+    draws_on: str | None = None
+
+    @property
+    def slurm_name(self) -> str:
+        return self.slurm_partition or self.id
+
+    @property
+    def job_max_nodes(self) -> int:
+        return min(self.nodes, self.max_nodes_per_job or self.nodes)
+
+    @property
+    def job_default_walltime_s(self) -> int:
+        return self.default_walltime_s or self.max_walltime_s
+
+    @property
+    def allocation_partition(self) -> str:
+        """The partition whose allocations jobs here draw on."""
+        return self.draws_on or self.id
 
     @property
     def total_accelerators(self) -> int:

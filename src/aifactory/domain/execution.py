@@ -14,6 +14,16 @@ from typing import Protocol
 
 
 @dataclass(frozen=True)
+class Signal:
+    """Send ``number`` ``before_s`` seconds before the time limit (sbatch --signal); to the
+    batch shell only, or (``batch`` False) to the job's other processes."""
+
+    number: int
+    before_s: int = 60
+    batch: bool = False
+
+
+@dataclass(frozen=True)
 class LaunchRequest:
     job_id: str
     command: str  # run with /bin/sh -c in the work directory
@@ -28,6 +38,25 @@ class LaunchRequest:
     accelerators_per_node: int = 0
     cpus: int = 1
     memory_gb: int = 1
+    # What the platform sets in the job's environment after the spec's env (an array task's
+    # SLURM_ARRAY_* and AIF_ARRAY_* variables).
+    platform_env: Mapping[str, str] = field(default_factory=dict)
+    array_id: str | None = None  # an array task: its array and index
+    array_index: int | None = None
+    # A batch script's -o / -e / -D / --open-mode / --signal, as written (None: not given).
+    output: str | None = None
+    error: str | None = None
+    chdir: str | None = None
+    append: bool = False
+    signal: Signal | None = None
+    qos: str | None = None  # the QoS the partition's entry submits with
+    exclusive: bool = False
+    # The partition gives whole nodes (shared: false): the counts above are the node's;
+    # a Slurm site is asked for --exclusive instead (its own node size then decides).
+    whole_nodes: bool = False
+    # Options the spec set apart from the script's own #SBATCH lines (the command line wins):
+    # "time", "nodes", "gpus", "cpus", "memory", "name".
+    overrides: frozenset[str] = frozenset()
 
 
 @dataclass(frozen=True)
@@ -35,6 +64,9 @@ class Launched:
     external_id: str  # opaque to services; the executor's own handle (for local: "pid:start")
     started_at: float  # epoch seconds
     workdir: Path | None = None  # where the job's files went, when not the requested place
+    # Where its output goes at the site: {"stdout": path, "stderr": path} (the same path when
+    # both streams share a file). A path may still hold %N, filled in once the node is known.
+    logs: Mapping[str, str] = field(default_factory=dict)
 
 
 class ProcessOutcome(StrEnum):
@@ -57,6 +89,14 @@ class Tracked:
     job_id: str
     external_id: str
     workdir: Path
+    logs: Mapping[str, str] = field(default_factory=dict)  # from Launched.logs
+    node: str = ""  # the first node it ran on, once known
+
+
+@dataclass(frozen=True)
+class LogChunk:
+    text: str
+    offset: int  # where to continue from
 
 
 @dataclass(frozen=True)
@@ -97,6 +137,13 @@ class Executor(Protocol):
     def poll(self, jobs: Sequence[Tracked]) -> list[PollResult]: ...
 
     def cancel(self, job: Tracked) -> None: ...
+
+    def read_log(
+        self, job: Tracked, stream: str, *, offset: int = 0, tail_lines: int | None = None
+    ) -> LogChunk:
+        """A job's output (``stdout`` or ``stderr``) from byte ``offset`` on, or its last
+        ``tail_lines`` lines, read where the site keeps it."""
+        ...
 
     def adopt(
         self, job_id: str, workdir: Path, *, site: str = "", since: float = 0.0

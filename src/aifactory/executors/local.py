@@ -13,10 +13,11 @@ Work directory layout: ``job.sh`` (the command, for reference), ``stdout.log``, 
 
 from __future__ import annotations
 
-import codecs
 import contextlib
+import getpass
 import os
 import signal
+import socket
 import sys
 import time
 from collections.abc import Sequence
@@ -27,17 +28,17 @@ import aifactory
 from aifactory.domain.execution import (
     Launched,
     LaunchRequest,
+    LogChunk,
     PollResult,
     ProcessOutcome,
     Tracked,
 )
+from aifactory.executors import logs
 from aifactory.executors.runner import (
     CANCEL_FILE,
     RESULT_FILE,
     RUNNER_FILE,
     RUNNER_LOG_FILE,
-    STDERR_FILE,
-    STDOUT_FILE,
     is_alive,
     live_group_members,
     proc_stat,
@@ -132,6 +133,18 @@ class LocalExecutor:
         else:
             (workdir / "job.sh").write_text(request.command + "\n", encoding="utf-8")
             job_argv = ["/bin/sh", "-c", request.command]
+        # The job's id stands for %j here: this machine has no Slurm job ids.
+        paths = logs.log_paths(request, str(workdir), request.job_id, getpass.getuser())
+        base = logs.base_dir(request, str(workdir))
+        for parent in logs.parents_to_create(paths, base):
+            Path(parent).mkdir(parents=True, exist_ok=True)
+        options = ["--stdout", paths["stdout"], "--stderr", paths["stderr"]]
+        if request.append:
+            options.append("--append")
+        if request.signal is not None:
+            sig = request.signal
+            target = "batch" if sig.batch else "steps"
+            options += ["--signal", f"{sig.number}:{sig.before_s}:{target}"]
         argv = [
             self._python,
             "-P",  # no cwd on sys.path: nothing may shadow the runner's imports
@@ -143,6 +156,7 @@ class LocalExecutor:
             str(request.walltime_s),
             "--grace",
             str(self._grace_s),
+            *options,
             "--",
             *job_argv,
         ]
@@ -175,7 +189,15 @@ class LocalExecutor:
         write_json_atomic(
             workdir / LAUNCH_FILE, {"runner_pid": pid, "runner_ticks": ticks, "started_at": started}
         )
-        return Launched(external_id=f"{pid}:{ticks}", started_at=started)
+        return Launched(external_id=f"{pid}:{ticks}", started_at=started, logs=paths)
+
+    def read_log(
+        self, job: Tracked, stream: str, *, offset: int = 0, tail_lines: int | None = None
+    ) -> LogChunk:
+        path = job.logs.get(stream) or str(
+            job.workdir / (logs.STDOUT_FILE if stream == "stdout" else logs.STDERR_FILE)
+        )
+        return logs.read_file(Path(path), offset=offset, tail_lines=tail_lines)
 
     def adopt(
         self, job_id: str, workdir: Path, *, site: str = "", since: float = 0.0
@@ -278,6 +300,9 @@ class LocalExecutor:
         env["CUDA_VISIBLE_DEVICES"] = devices
         env["ROCR_VISIBLE_DEVICES"] = devices
         env["AIF_JOB_ID"] = request.job_id
+        if request.script is not None:
+            env.update(slurm_env(request))
+        env.update(request.platform_env)
         paths = [str(_SRC_DIR), *filter(None, env.get("PYTHONPATH", "").split(os.pathsep))]
         env["PYTHONPATH"] = os.pathsep.join(dict.fromkeys(paths))
         return env
@@ -292,6 +317,29 @@ class LocalExecutor:
                 self._children.discard(pid)
 
 
+def slurm_env(request: LaunchRequest) -> dict[str, str]:
+    """What Slurm sets for a batch script that scripts commonly read, for a script run on
+    this machine (one node; the platform's job id stands for the Slurm job id)."""
+    host = socket.gethostname().split(".", 1)[0]
+    env = {
+        "SLURM_JOB_ID": request.job_id,
+        "SLURM_JOBID": request.job_id,
+        "SLURM_JOB_NAME": request.name,
+        "SLURM_NNODES": "1",
+        "SLURM_JOB_NUM_NODES": "1",
+        "SLURM_JOB_NODELIST": host,
+        "SLURM_NODELIST": host,
+        "SLURMD_NODENAME": host,
+        "SLURM_SUBMIT_DIR": str(request.workdir),
+        "SLURM_CPUS_ON_NODE": str(request.cpus),
+        "SLURM_GPUS_ON_NODE": str(request.accelerators_per_node),
+        "SLURM_JOB_PARTITION": request.info.get("partition", ""),
+        "SLURM_JOB_ACCOUNT": request.info.get("account", ""),
+        "SLURM_CLUSTER_NAME": request.info.get("site", ""),
+    }
+    return env
+
+
 def read_log(
     workdir: Path,
     stream: Literal["stdout", "stderr"],
@@ -299,39 +347,8 @@ def read_log(
     tail_lines: int | None = None,
     offset: int = 0,
 ) -> tuple[str, int]:
-    """Text of a job's log from byte ``offset`` on, and the offset to continue from.
-
-    With ``tail_lines`` only the last lines of that part are returned. A missing file reads as
-    empty; an offset past the end (the log was rewritten by a new launch) starts over at 0. A
-    UTF-8 character cut at the end is left for the next call, so following never garbles it.
-    """
-    if tail_lines is not None and tail_lines < 0:
-        raise ValueError(f"tail_lines must be 0 or more, got {tail_lines}")
-    path = workdir / (STDOUT_FILE if stream == "stdout" else STDERR_FILE)
-    try:
-        fh = open(path, "rb")  # noqa: SIM115 - closed by the with below
-    except FileNotFoundError:
-        return "", offset
-    with fh:
-        size = os.fstat(fh.fileno()).st_size
-        if offset > size:
-            offset = 0
-        start = offset
-        if tail_lines is not None:
-            block = 64 * 1024
-            while True:
-                start = max(offset, size - block)
-                fh.seek(start)
-                data = fh.read(size - start)
-                if start == offset or data.count(b"\n") > tail_lines:
-                    break
-                block *= 2
-            lines = data.splitlines(keepends=True)
-            data = b"".join(lines[max(0, len(lines) - tail_lines) :]) if tail_lines > 0 else b""
-        else:
-            fh.seek(start)
-            data = fh.read(size - start)
-    decoder = codecs.getincrementaldecoder("utf-8")(errors="replace")
-    text = decoder.decode(data, final=False)
-    pending = len(decoder.getstate()[0])
-    return text, size - pending
+    """A command's log in ``workdir`` (``stdout.log`` / ``stderr.log``): its text from byte
+    ``offset`` (or its last ``tail_lines`` lines) and the offset to continue from."""
+    name = logs.STDOUT_FILE if stream == "stdout" else logs.STDERR_FILE
+    chunk = logs.read_file(workdir / name, offset=offset, tail_lines=tail_lines)
+    return chunk.text, chunk.offset

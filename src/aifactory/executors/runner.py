@@ -2,15 +2,19 @@
 
 Usage::
 
-    python -P -m aifactory.executors.runner --workdir W --walltime S --grace G -- /bin/sh -c CMD
+    python -P -m aifactory.executors.runner --workdir W --walltime S --grace G \
+        [--stdout PATH --stderr PATH --append --signal NUM:BEFORE_S:batch|steps] -- /bin/sh -c CMD
 
 :class:`~aifactory.executors.local.LocalExecutor` starts it in a session of its own, so it
 outlives the server and a restarted server can adopt it again. The runner
 
 1. starts the job as a child in a new process group (cwd ``W``, stdout/stderr to
-   ``W/stdout.log`` / ``W/stderr.log``, the runner's own environment) and writes
+   ``W/stdout.log`` / ``W/stderr.log`` or the given paths (one file when they are the same;
+   appended to with ``--append``), the runner's own environment) and writes
    ``W/runner.json`` (runner pid, child pid and pgid, the child's start ticks, ``started_at``);
-2. waits. At the walltime, on SIGTERM/SIGINT/SIGHUP sent to the runner, or when the file
+2. waits. ``--signal`` sends a signal BEFORE_S seconds before the walltime, to the batch
+   shell alone (``batch``) or to the job's other processes (``steps``), as sbatch --signal.
+   At the walltime, on SIGTERM/SIGINT/SIGHUP sent to the runner, or when the file
    ``W/cancel.requested`` appears, it sends SIGTERM to the job's whole process group and
    SIGKILL after ``G`` seconds;
 3. when the job's main process has exited and the group is stopped, writes ``W/result.json``
@@ -159,6 +163,10 @@ def _parse(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--workdir", type=Path, required=True)
     parser.add_argument("--walltime", type=float, required=True, help="seconds")
     parser.add_argument("--grace", type=float, default=10.0, help="seconds from TERM to KILL")
+    parser.add_argument("--stdout", type=Path, default=None, help="default: W/stdout.log")
+    parser.add_argument("--stderr", type=Path, default=None, help="default: W/stderr.log")
+    parser.add_argument("--append", action="store_true", help="append to the log files")
+    parser.add_argument("--signal", default=None, help="NUM:BEFORE_S:batch|steps")
     parser.add_argument("command", nargs=argparse.REMAINDER, help="-- argv of the job")
     args = parser.parse_args(argv)
     if args.command[:1] == ["--"]:
@@ -168,9 +176,47 @@ def _parse(argv: list[str] | None) -> argparse.Namespace:
     return args
 
 
-def run(workdir: Path, command: list[str], walltime_s: float, grace_s: float) -> dict[str, Any]:
+class Warning_(NamedTuple):
+    number: int
+    before_s: float
+    batch: bool
+
+
+def parse_signal(text: str | None) -> Warning_ | None:
+    if not text:
+        return None
+    number, before, target = text.split(":")
+    return Warning_(int(number), float(before), target == "batch")
+
+
+def _warn(pgid: int, child_pid: int, warning: Warning_) -> None:
+    """sbatch --signal: the batch shell only (B:), else every other process of the job."""
+    if warning.batch:
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(child_pid, warning.number)
+        return
+    for pid in live_group_members(pgid):
+        if pid != child_pid:
+            with contextlib.suppress(ProcessLookupError, PermissionError):
+                os.kill(pid, warning.number)
+
+
+def run(
+    workdir: Path,
+    command: list[str],
+    walltime_s: float,
+    grace_s: float,
+    *,
+    stdout: Path | None = None,
+    stderr: Path | None = None,
+    append: bool = False,
+    warning: Warning_ | None = None,
+) -> dict[str, Any]:
     """Run ``command`` under supervision and return what goes into ``result.json``."""
     requested: list[int] = []
+    out_path = stdout or workdir / STDOUT_FILE
+    err_path = stderr or workdir / STDERR_FILE
+    mode = "ab" if append else "wb"
 
     def on_signal(signum: int, frame: FrameType | None) -> None:
         requested.append(signum)
@@ -180,10 +226,11 @@ def run(workdir: Path, command: list[str], walltime_s: float, grace_s: float) ->
 
     started_at = time.time()
     try:
-        with (
-            open(workdir / STDOUT_FILE, "wb") as out,
-            open(workdir / STDERR_FILE, "wb") as err,
-        ):
+        with contextlib.ExitStack() as files:
+            out = files.enter_context(open(out_path, mode))
+            # One file for both streams when they are the same (sbatch's default).
+            same = err_path == out_path
+            err = out if same else files.enter_context(open(err_path, mode))
             child = subprocess.Popen(
                 command,
                 cwd=workdir,
@@ -215,9 +262,13 @@ def run(workdir: Path, command: list[str], walltime_s: float, grace_s: float) ->
     # runner.json is written before the cancel marker is first checked: LocalExecutor.cancel
     # writes the marker before it looks for runner.json, so one of the two sides sees the other.
     deadline = time.monotonic() + walltime_s
+    warn_at = None if warning is None else deadline - warning.before_s
     outcome: str | None = None
     reason = ""
     while not _has_exited(child.pid):
+        if warn_at is not None and warning is not None and time.monotonic() >= warn_at:
+            _warn(pgid, child.pid, warning)
+            warn_at = None
         if requested or (workdir / CANCEL_FILE).exists():
             outcome = "cancelled"
             reason = "cancelled on request; " + stop_group(pgid, child.pid, grace_s)
@@ -249,7 +300,16 @@ def main(argv: list[str] | None = None) -> int:
     args = _parse(argv)
     workdir: Path = args.workdir.resolve()
     os.chdir("/")  # hold no directory of the server busy; the job runs in its workdir
-    result = run(workdir, args.command, args.walltime, args.grace)
+    result = run(
+        workdir,
+        args.command,
+        args.walltime,
+        args.grace,
+        stdout=args.stdout,
+        stderr=args.stderr,
+        append=args.append,
+        warning=parse_signal(args.signal),
+    )
     write_json_atomic(workdir / RESULT_FILE, result)
     return 0
 

@@ -11,7 +11,15 @@ import time
 from collections.abc import Sequence
 from pathlib import Path
 
-from aifactory.domain.execution import Launched, LaunchRequest, PollResult, ProcessOutcome, Tracked
+from aifactory.domain.execution import (
+    Launched,
+    LaunchRequest,
+    LogChunk,
+    PollResult,
+    ProcessOutcome,
+    Tracked,
+)
+from aifactory.executors import logs
 
 NOTICE = "digital twin: this partition is simulated and ran no code"
 
@@ -58,6 +66,12 @@ class SimulatedExecutor:
                     PollResult(job.job_id, ProcessOutcome.COMPLETED, 0, NOTICE, ended_at=ends_at)
                 )
         return out
+
+    def read_log(
+        self, job: Tracked, stream: str, *, offset: int = 0, tail_lines: int | None = None
+    ) -> LogChunk:
+        name = logs.STDOUT_FILE if stream == "stdout" else logs.STDERR_FILE
+        return logs.read_file(job.workdir / name, offset=offset, tail_lines=tail_lines)
 
     def cancel(self, job: Tracked) -> None:
         (job.workdir / "twin.json").write_text(json.dumps({"ends_at": 0, "cancelled": True}))

@@ -29,7 +29,9 @@ from collections import defaultdict
 from collections.abc import Mapping, Sequence
 
 from aifactory.domain.catalog import ExecutorKind
+from aifactory.domain.dependencies import Status, evaluate
 from aifactory.scheduling import filters, reasons
+from aifactory.scheduling.fit import Need
 from aifactory.scheduling.model import (
     Action,
     Active,
@@ -81,12 +83,12 @@ def _timelines(
     return out
 
 
-_Row = tuple[int, float, str, float, tuple[float, float, float], PendingJob]
+_Row = tuple[int, float, int, str, float, tuple[float, float, float], PendingJob]
 
 
 def _order(snap: Snapshot, now: float, config: Config) -> list[_Row]:
-    """The pending jobs in queue order: (-priority, submitted, id, age factor, (fair share,
-    size, QoS factors), job), highest priority first."""
+    """The pending jobs in queue order: (-priority, submitted, array index, id, age factor,
+    (fair share, size, QoS factors), job), highest priority first."""
     w = config.weights
     fair = fair_tree(snap.accounts)
     max_gpus = max((ps.partition.total_accelerators for ps in snap.partitions), default=0)
@@ -108,24 +110,27 @@ def _order(snap: Snapshot, now: float, config: Config) -> list[_Row]:
             known = partial[pk] = ((fs, size, qos), w.fairshare * fs + w.size * size + w.qos * qos)
         prio = round(w.age * age + known[1])
         # Sorted as plain tuples (ids are unique, so the job itself is never compared).
-        rows.append((-prio, job.submitted_at, job.id, age, known[0], job))
+        rows.append((-prio, job.submitted_at, job.index, job.id, age, known[0], job))
     rows.sort()
     return rows
 
 
+Passing = list[tuple[PartitionState, PartitionKey, Need]]
+
+
 def _static(
     shape: Shape, partitions: Sequence[PartitionState]
-) -> tuple[tuple[Verdict | PartitionKey, ...], list[tuple[PartitionState, PartitionKey]]]:
+) -> tuple[tuple[Verdict | PartitionKey, ...], Passing]:
     """Per partition (in order) its failed-filter verdict, or its key where it passes; and the
-    partitions that pass."""
+    partitions that pass, with the job's need on each."""
     demand, residency, rule = shape
     layer: list[Verdict | PartitionKey] = []
     passing = []
     for ps in partitions:
-        failed = filters.first_failed(demand, ps.site, ps.partition, residency, rule)
-        if failed is None:
+        failed = filters.check(demand, ps.site, ps.partition, residency, rule)
+        if isinstance(failed, Need):
             layer.append(ps.key)
-            passing.append((ps, ps.key))
+            passing.append((ps, ps.key, failed))
         else:
             layer.append(
                 Verdict(
@@ -136,30 +141,21 @@ def _static(
 
 
 class _Cycle:
-    def __init__(self, snap: Snapshot, config: Config) -> None:
+    def __init__(self, snap: Snapshot, config: Config, now: float) -> None:
         self.snap = snap
         self.config = config
+        self.now = now
+        # array -> tasks placed and not ended, counting this cycle's placements
+        self.in_array = {a: active for a, (_, active) in snap.throttles.items()}
         self.active_by_key: dict[PartitionKey, list[Active]] = defaultdict(list)
         for a in snap.active:
             self.active_by_key[a.key].append(a)
         self.timelines = _timelines(snap, self.active_by_key)
         self.by_key = {ps.key: ps for ps in snap.partitions}
         # Shape -> (its number, its static verdict layer, the partitions that pass).
-        self.static: dict[
-            Shape,
-            tuple[
-                int,
-                tuple[Verdict | PartitionKey, ...],
-                list[tuple[PartitionState, PartitionKey]],
-            ],
-        ] = {}
+        self.static: dict[Shape, tuple[int, tuple[Verdict | PartitionKey, ...], Passing]] = {}
         self.static_by_id: dict[
-            tuple[int, int, int],
-            tuple[
-                int,
-                tuple[Verdict | PartitionKey, ...],
-                list[tuple[PartitionState, PartitionKey]],
-            ],
+            tuple[int, int, int], tuple[int, tuple[Verdict | PartitionKey, ...], Passing]
         ] = {}
         self.left: dict[str, int] = {}  # allocation -> GPU-seconds left after this cycle's promises
         # Per partition, bumped whenever its timeline changes: outcomes scored on it go stale.
@@ -187,20 +183,23 @@ class _Cycle:
             retry=ps.transient,
         )
 
-    def _score(self, d: Demand, options: list[PartitionState]) -> list[tuple[Terms, int]] | None:
+    def _score(
+        self, d: Demand, options: list[PartitionState], needs: list[Need]
+    ) -> list[tuple[Terms, int]] | None:
         """The options ranked best first (index into ``options``); None where a partition can
         never hold the job (more than it has in all)."""
-        need, need_cpus = d.accelerators, d.cpus * d.nodes
         slowest = min(ps.partition.peak_bf16_tflops for ps in options)
         opts = []
-        for ps in options:
-            start = self.timelines[ps.key].start_estimate(need, need_cpus, d.walltime_s)
+        for ps, n in zip(options, needs, strict=True):
+            start = self.timelines[ps.key].start_estimate(
+                n.accelerators, n.cpus_total, n.walltime_s
+            )
             if start is None:
                 return None
             part = ps.partition
             opts.append(
                 (
-                    terms(d, part, start, slowest),
+                    terms(d, n, part, start, slowest),
                     part.executor is not ExecutorKind.SIMULATED,
                     ps.site.id,
                     part.id,
@@ -208,35 +207,34 @@ class _Cycle:
             )
         return rank(d.objective, opts, self.config.balanced_time_weight)
 
-    def _can_take(self, ps: PartitionState, d: Demand, start_s: float) -> bool:
+    def _can_take(self, ps: PartitionState, n: Need) -> bool:
         tl = self.timelines[ps.key]
         if ps.window is not None:  # a Slurm site: hand over while the window has room
             return tl.in_flight < ps.window
-        return tl.can_start_now(d.accelerators, d.cpus * d.nodes, d.walltime_s)
+        return tl.can_start_now(n.accelerators, n.cpus_total, n.walltime_s)
 
-    def _take(self, ps: PartitionState, d: Demand, start_s: float) -> None:
+    def _take(self, ps: PartitionState, n: Need, start_s: float) -> None:
         tl = self.timelines[ps.key]
         if ps.window is not None:
             tl.in_flight += 1
             if start_s > 0:
                 # Queued in Slurm, which decides when it starts; for the estimates of the jobs
                 # after it, it holds its accelerators from now until its estimated end.
-                tl.start(d.accelerators, d.cpus * d.nodes, start_s + d.walltime_s)
+                tl.start(n.accelerators, n.cpus_total, start_s + n.walltime_s)
                 self.pver[ps.key] += 1
                 return
-        tl.start(d.accelerators, d.cpus * d.nodes, float(d.walltime_s))
+        tl.start(n.accelerators, n.cpus_total, float(n.walltime_s))
         self.pver[ps.key] += 1
 
-    def _preempt(self, job: PendingJob, prio: int, ps: PartitionState) -> str | None:
+    def _preempt(self, job: PendingJob, prio: int, ps: PartitionState, n: Need) -> str | None:
         """Where preemption is on and the partition has no reservation yet: the job reserves
         it from now, and the Playground jobs to stop for it are named. Accelerators of jobs
         already being stopped (ending at 0) count as free: no second round of victims.
         Returns the hold reason, or None when preemption cannot make room."""
-        d = job.demand
         tl = self.timelines[ps.key]
         if tl.reservation is not None:
             return None
-        need, need_cpus = d.accelerators, d.cpus * d.nodes
+        need, need_cpus = n.accelerators, n.cpus_total
         where = f"{ps.site.id}/{ps.partition.id}"
         if tl.earliest(need, need_cpus) == 0.0:
             chosen: tuple[Active, ...] = ()  # what is being stopped already makes room
@@ -259,7 +257,7 @@ class _Cycle:
             self.taken.add(v.id)
             tl.releases.remove((v.ends_in_s, v.accelerators, v.cpus))
             bisect.insort(tl.releases, (0.0, v.accelerators, v.cpus))
-        tl.reserve(job.id, 0.0, need, need_cpus, float(d.walltime_s))
+        tl.reserve(job.id, 0.0, need, need_cpus, float(n.walltime_s))
         self.pver[ps.key] += 1
         if not chosen:
             return f"waiting for preempted jobs to stop on {where}"
@@ -283,6 +281,7 @@ class _Cycle:
         d: Demand,
         shape_no: int,
         options: list[PartitionState],
+        needs: list[Need],
         okeys: tuple[PartitionKey, ...],
     ) -> tuple[list[tuple[Terms, int]], tuple[Verdict, ...], str]:
         """The options ranked, their verdicts as a waiting job reads them, and the reason it
@@ -293,7 +292,7 @@ class _Cycle:
         hit = self.outcomes.get(key)
         if hit is not None and hit[0] == versions:
             return hit[1]
-        ranked = self._score(d, options) or []
+        ranked = self._score(d, options, needs) or []
         scored = []
         for rank_no, (t, i) in enumerate(ranked):
             ps = options[i]
@@ -314,11 +313,35 @@ class _Cycle:
         self.outcomes[key] = (versions, out)
         return out
 
-    def decide(self, prio: int, factors: Factors, job: PendingJob) -> Decision:
+    def _gate(self, job: PendingJob) -> tuple[Action, str] | None:
+        """Step 0: what keeps a job from being considered at all (a suspended project, a
+        dependency not met, its array's throttle)."""
         snap = self.snap
         if job.project in snap.suspended:
-            reason = f"project suspended by an operator: {snap.suspended[job.project]}"[:2000]
-            return Decision(job.id, Action.HOLD, reason, (), priority=prio, factors=factors)
+            return Action.HOLD, f"project suspended by an operator: {snap.suspended[job.project]}"
+        if job.after is not None:
+            status, why = evaluate(job.after, snap.refs, self.now, job.index)
+            if status is Status.WAIT:
+                return Action.HOLD, f"waiting for its dependency: {why}"
+            if status is Status.NEVER:
+                reason = f"dependency can never be satisfied (DependencyNeverSatisfied): {why}"
+                return (Action.CANCEL if job.cancel_never_satisfied else Action.HOLD), reason
+        if job.array is not None and job.array in snap.throttles:
+            limit = snap.throttles[job.array][0]
+            if self.in_array.get(job.array, 0) >= limit:
+                return (
+                    Action.HOLD,
+                    f"array {job.array} runs at most {limit} tasks at once (%{limit}); "
+                    f"{self.in_array.get(job.array, 0)} are placed or running",
+                )
+        return None
+
+    def decide(self, prio: int, factors: Factors, job: PendingJob) -> Decision:
+        snap = self.snap
+        gate = self._gate(job)
+        if gate is not None:
+            action, reason = gate
+            return Decision(job.id, action, reason[:2000], (), priority=prio, factors=factors)
         d = job.demand
         rule = snap.org_rules.get(job.org) if snap.org_rules else None
         # By identity first (jobs share Demand objects; hashing one walks all its fields), then
@@ -338,15 +361,15 @@ class _Cycle:
         # Health and allocations, per partition that passed the static filters.
         late: list[Verdict] = []
         options: list[PartitionState] = []
+        needs: list[Need] = []
         okeys: list[PartitionKey] = []
         allocs: list[str | None] = []
-        need = d.gpu_seconds
         check = snap.check_budgets
         budgets = snap.budgets.get(job.project, {}) if check else {}
         left = self.left
         shared = True  # every late verdict is one of the cycle's shared ones
         sick_of, no_alloc = self.sick, self.no_alloc
-        for ps, key in passing:
+        for ps, key, n in passing:
             sick = sick_of[key]
             if sick is not None:
                 late.append(sick)
@@ -357,6 +380,7 @@ class _Cycle:
                 if budget is None:
                     late.append(no_alloc[key])
                     continue
+                need = n.gpu_seconds
                 for a, start_left in budget.usable:
                     room = left.get(a, start_left)
                     if room >= need and room > 0:
@@ -378,6 +402,7 @@ class _Cycle:
                     )
                     continue
             options.append(ps)
+            needs.append(n)
             okeys.append(key)
             allocs.append(alloc_id)
         if not options:
@@ -397,7 +422,7 @@ class _Cycle:
             return Decision(
                 job.id, known[0], known[1], layer, tuple(late), priority=prio, factors=factors
             )
-        ranked, scored, waiting = self._outcome(d, shape_no, options, tuple(okeys))
+        ranked, scored, waiting = self._outcome(d, shape_no, options, needs, tuple(okeys))
         if not ranked:  # cannot happen past the fit filter; kept as a clear hold
             return Decision(
                 job.id, Action.HOLD, waiting, layer, tuple(late), scored, None, prio, factors
@@ -423,13 +448,16 @@ class _Cycle:
                 job.id, Action.HOLD, reason, layer, tuple(late), scored, scored[0], prio, factors
             )
         best_t, best_i = pick
-        best_ps = options[best_i]
-        if self._can_take(best_ps, d, best_t.start_s):
-            self._take(best_ps, d, best_t.start_s)
+        best_ps, best_n = options[best_i], needs[best_i]
+        if self._can_take(best_ps, best_n):
+            self._take(best_ps, best_n, best_t.start_s)
+            if job.array is not None:
+                self.in_array[job.array] = self.in_array.get(job.array, 0) + 1
             alloc_id = allocs[best_i]
             if alloc_id is not None:
                 left[alloc_id] = (
-                    left.get(alloc_id, dict(budgets[best_ps.key].usable)[alloc_id]) - need
+                    left.get(alloc_id, dict(budgets[best_ps.key].usable)[alloc_id])
+                    - best_n.gpu_seconds
                 )
             chosen = Verdict(
                 best_ps.site.id,
@@ -452,18 +480,23 @@ class _Cycle:
                 chosen,
                 prio,
                 factors,
+                need=best_n,
             )
         # It waits. The first job to wait for a partition the platform runs reserves it (or,
         # where preemption is on, names the Playground jobs to stop for it).
         reason, reserved = waiting, False
         tl = self.timelines[best_ps.key]
         if best_ps.window is None and tl.reservation is None:
-            preempting = self._preempt(job, prio, best_ps) if best_ps.preemption else None
+            preempting = self._preempt(job, prio, best_ps, best_n) if best_ps.preemption else None
             if preempting is not None:
                 reason = preempting
             else:
                 tl.reserve(
-                    job.id, best_t.start_s, d.accelerators, d.cpus * d.nodes, float(d.walltime_s)
+                    job.id,
+                    best_t.start_s,
+                    best_n.accelerators,
+                    best_n.cpus_total,
+                    float(best_n.walltime_s),
                 )
                 self.pver[best_ps.key] += 1
                 where = f"{best_ps.site.id}/{best_ps.partition.id}"
@@ -497,12 +530,12 @@ def cycle(snapshot: Snapshot, now: float, config: Config | None = None) -> Decis
     collecting = gc.isenabled()
     gc.disable()
     try:
-        c = _Cycle(snapshot, config or Config())
+        c = _Cycle(snapshot, config or Config(), now)
         # tuple.__new__: a named tuple's own constructor is Python code, this is not.
         make = tuple.__new__
         decisions = tuple(
             c.decide(-neg, make(Factors, (age, *fsq)), job)
-            for neg, _, _, age, fsq, job in _order(snapshot, now, c.config)
+            for neg, _, _, _, age, fsq, job in _order(snapshot, now, c.config)
         )
         return Decisions(decisions, tuple(c.preemptions))
     finally:

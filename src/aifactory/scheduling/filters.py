@@ -13,9 +13,10 @@ from collections.abc import Callable
 
 from aifactory.domain.catalog import ExecutorKind, Partition, Site, SoftwareStack
 from aifactory.domain.jobs import JobStack
+from aifactory.scheduling.fit import Need, resolve
 from aifactory.scheduling.model import Demand, Filter, OrgRule, Residency
 
-Check = Callable[[Demand, Site, Partition], str | None]
+Test = Callable[[Demand, Site, Partition], str | None]
 
 
 def _site(d: Demand, site: Site, part: Partition) -> str | None:
@@ -65,31 +66,22 @@ def _stack(d: Demand, site: Site, part: Partition) -> str | None:
     if d.stack is JobStack.ANY or SoftwareStack(d.stack.value) in part.software_stacks:
         return None
     stacks = "/".join(sorted(s.value for s in part.software_stacks))
-    return f"software stack is {stacks}, the job is built for {d.stack.value}"
+    why = f" ({d.stack_why})" if d.stack_why else ""
+    return f"software stack is {stacks}, the job is built for {d.stack.value}{why}"
 
 
 def _fit(d: Demand, site: Site, part: Partition) -> str | None:
-    if d.nodes > part.nodes:
-        return f"has {part.nodes} nodes, the job needs {d.nodes}"
-    if d.accelerators_per_node > part.accelerators_per_node:
-        return (
-            f"has {part.accelerators_per_node} accelerators per node, "
-            f"the job needs {d.accelerators_per_node}"
-        )
-    if d.cpus > part.cpus_per_node:
-        return f"has {part.cpus_per_node} CPUs per node, the job needs {d.cpus}"
-    if d.memory_gb > part.memory_gb_per_node:
-        return f"has {part.memory_gb_per_node} GB per node, the job needs {d.memory_gb} GB"
-    return None
+    need = resolve(d, part)
+    return need if isinstance(need, str) else None
 
 
 def _walltime(d: Demand, site: Site, part: Partition) -> str | None:
-    if d.walltime_s > part.max_walltime_s:
+    if d.walltime_s is not None and d.walltime_s > part.max_walltime_s:
         return f"maximum walltime is {part.max_walltime_s} s, the job asks for {d.walltime_s} s"
     return None
 
 
-STATIC: tuple[tuple[Filter, Check], ...] = (
+STATIC: tuple[tuple[Filter, Test], ...] = (
     (Filter.SITE, _site),
     (Filter.PARTITION, _partition),
     (Filter.COUNTRY, _country),
@@ -127,16 +119,17 @@ def organisation(rule: OrgRule | None, site: Site) -> str | None:
     return None
 
 
-def first_failed(
+def check(
     d: Demand,
     site: Site,
     part: Partition,
     res: Residency | None = None,
     rule: OrgRule | None = None,
-) -> tuple[Filter, str] | None:
-    """The first static filter the partition fails, with the reason; None when all pass."""
-    for name, check in STATIC:
-        reason = check(d, site, part)
+) -> tuple[Filter, str] | Need:
+    """The first static filter the partition fails, with the reason; else the job's need
+    there (``scheduling.fit``)."""
+    for name, test in STATIC:
+        reason = test(d, site, part)
         if reason is not None:
             return name, reason
     reason = residency(res, site)
@@ -145,4 +138,18 @@ def first_failed(
     reason = organisation(rule, site)
     if reason is not None:
         return Filter.ORGANISATION, reason
-    return None
+    need = resolve(d, part)
+    assert not isinstance(need, str)  # the fit filter passed
+    return need
+
+
+def first_failed(
+    d: Demand,
+    site: Site,
+    part: Partition,
+    res: Residency | None = None,
+    rule: OrgRule | None = None,
+) -> tuple[Filter, str] | None:
+    """The first static filter the partition fails, with the reason; None when all pass."""
+    found = check(d, site, part, res, rule)
+    return None if isinstance(found, Need) else found

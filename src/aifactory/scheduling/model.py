@@ -11,26 +11,34 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from enum import StrEnum
 from functools import cached_property
-from typing import NamedTuple
+from typing import TYPE_CHECKING, NamedTuple
 
 from aifactory.domain.access import AccessMode
 from aifactory.domain.catalog import ExecutorKind, Partition, Site
+from aifactory.domain.dependencies import Dependency, Ref
 from aifactory.domain.jobs import JobStack, Objective
 from aifactory.scheduling.priority import Account, Factors, Weights
+
+if TYPE_CHECKING:
+    from aifactory.scheduling.fit import Need
 
 PartitionKey = tuple[str, str]  # (site id, partition id)
 
 
 @dataclass(frozen=True)
 class Demand:
-    """What a job needs, in the terms the filters use."""
+    """What a job asks for, in the terms the filters use. Some figures depend on the
+    partition (``scheduling.fit`` works them out there): ``nodes`` None takes as many nodes
+    as ``accelerators_total`` and ``cpus_total`` need, ``memory_gb`` 0 is all of a node's
+    memory, ``walltime_s`` None the partition's default time limit, ``exclusive`` (or a
+    partition whose nodes are not shared) whole nodes."""
 
     accelerator: str  # a model, or "any"
-    accelerators_per_node: int
-    nodes: int
-    cpus: int
-    memory_gb: int
-    walltime_s: int
+    accelerators_per_node: int | None
+    nodes: int | None
+    cpus: int | None  # per node
+    memory_gb: int | None  # per node; 0: all of it; None: per CPU or per accelerator below
+    walltime_s: int | None
     stack: JobStack
     sites: tuple[str, ...] = ()
     countries: tuple[str, ...] = ()
@@ -38,16 +46,32 @@ class Demand:
     objective: Objective = Objective.BALANCED
     simulate: bool = False
     experimental: bool = False  # built for an experimental platform: only runs there
+    exclusive: bool = False
+    accelerators_total: int | None = None  # with nodes None
+    cpus_total: int | None = None  # with nodes None
+    memory_gb_per_cpu: float | None = None
+    memory_gb_per_accelerator: float | None = None
+    stack_why: str = ""  # why the job needs its stack (a script's module line), if inferred
 
     # Cached: the cycle asks for these several times per job.
     @cached_property
     def accelerators(self) -> int:
-        return self.accelerators_per_node * self.nodes
+        """As asked, before any partition (the priority's size factor): per node times
+        nodes, or the total."""
+        if self.accelerators_total is not None:
+            return self.accelerators_total
+        return (self.accelerators_per_node or 0) * (self.nodes or 1)
 
     @cached_property
-    def gpu_seconds(self) -> int:
-        """What a placement reserves from an allocation: walltime x accelerators."""
-        return self.accelerators * self.walltime_s
+    def fixed(self) -> bool:
+        """Whether every figure is the same on every partition (no partition-made ones)."""
+        return (
+            self.nodes is not None
+            and self.walltime_s is not None
+            and self.memory_gb is not None
+            and self.memory_gb > 0
+            and not self.exclusive
+        )
 
 
 @dataclass(frozen=True)
@@ -126,6 +150,10 @@ class PendingJob:
     submitted_at: float
     preemptible: bool = False
     residency: Residency | None = None
+    array: str | None = None  # the array a task belongs to (its throttle is in the snapshot)
+    index: int = 0  # the task's index: an array's tasks queue in index order
+    after: Dependency | None = None
+    cancel_never_satisfied: bool = True  # --kill-on-invalid-dep
 
 
 @dataclass(frozen=True)
@@ -141,6 +169,9 @@ class Snapshot:
     org_rules: Mapping[str, OrgRule] = field(default_factory=dict)
     # Without allocations (a bare executor, the simulator's free mode) budgets are not checked.
     check_budgets: bool = True
+    # array -> (its %N throttle, its tasks placed and not ended now)
+    throttles: Mapping[str, tuple[int, int]] = field(default_factory=dict)
+    refs: Mapping[str, Ref] = field(default_factory=dict)  # the jobs dependencies name
 
 
 @dataclass(frozen=True)
@@ -231,6 +262,7 @@ class Action(StrEnum):
     PLACE = "place"  # hand the job to ``chosen`` now
     HOLD = "hold"  # keep it pending with ``reason``
     FAIL = "fail"  # no partition can ever run it: end it with ``reason``, do not retry
+    CANCEL = "cancel"  # its dependency can never be satisfied (Slurm's kill_invalid_depend)
 
 
 class Decision(NamedTuple):  # a tuple: one per pending job, so cheap to make
@@ -249,6 +281,7 @@ class Decision(NamedTuple):  # a tuple: one per pending job, so cheap to make
     priority: int = 0
     factors: Factors | None = None
     reserved: bool = False  # the head of its partition's queue: backfill may not delay it
+    need: Need | None = None  # with PLACE: the job's resources on the chosen partition
 
     @property
     def verdicts(self) -> tuple[Verdict, ...]:
@@ -264,6 +297,7 @@ class Decision(NamedTuple):  # a tuple: one per pending job, so cheap to make
             "chosen": {"site": self.chosen.site, "partition": self.chosen.partition}
             if self.chosen and self.action is Action.PLACE
             else None,
+            "need": self.need.as_dict() if self.need is not None else None,
             "priority": self.priority,
             "factors": None
             if self.factors is None

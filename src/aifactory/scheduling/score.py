@@ -16,15 +16,18 @@ from collections.abc import Sequence
 
 from aifactory.domain.catalog import Partition
 from aifactory.domain.jobs import Objective
+from aifactory.scheduling.fit import Need
 from aifactory.scheduling.model import Demand, Terms
 
 
-def terms(d: Demand, part: Partition, start_s: float, slowest_tflops: float) -> Terms:
+def terms(d: Demand, need: Need, part: Partition, start_s: float, slowest_tflops: float) -> Terms:
+    """``need`` is the job on ``part`` (its time limit there, its accelerators: whole nodes
+    where it gets them)."""
     if d.accelerator == "any" and slowest_tflops > 0 and part.peak_bf16_tflops > 0:
-        runtime = d.walltime_s * slowest_tflops / part.peak_bf16_tflops
+        runtime = need.walltime_s * slowest_tflops / part.peak_bf16_tflops
     else:
-        runtime = float(d.walltime_s)
-    energy_kwh = d.accelerators * part.power_w * part.pue * runtime / 3600 / 1000
+        runtime = float(need.walltime_s)
+    energy_kwh = need.accelerators * part.power_w * part.pue * runtime / 3600 / 1000
     return Terms(
         start_s=start_s,
         runtime_s=runtime,

@@ -288,10 +288,21 @@ class Client:
         return result
 
     # -- jobs ----------------------------------------------------------------------------
-    def submit_job(self, spec: Mapping[str, Any], idempotency_key: str | None = None) -> JSON:
-        """Submit a job spec; the same ``idempotency_key`` returns the earlier job."""
+    def submit_job(
+        self,
+        spec: Mapping[str, Any],
+        idempotency_key: str | None = None,
+        *,
+        dry_run: bool = False,
+    ) -> JSON:
+        """Submit a job spec; the same ``idempotency_key`` returns the earlier job. With
+        ``dry_run`` only the plan comes back (what was read, where it would go); nothing is
+        written."""
         headers = {"Idempotency-Key": idempotency_key} if idempotency_key else None
-        result: JSON = self._request("POST", "/jobs", json=dict(spec), headers=headers)
+        params = {"dry_run": "true"} if dry_run else None
+        result: JSON = self._request(
+            "POST", "/jobs", json=dict(spec), headers=headers, params=params
+        )
         return result
 
     def list_jobs(

@@ -326,6 +326,15 @@ def reserve(session: Session, alloc_id: str, job_id: str, need: int, now: dateti
     return None
 
 
+def placed_gpus(job: Job) -> int:
+    """The accelerators a placed job holds: what it got on its partition (whole nodes where
+    it gets them), from its placement; for jobs placed before that was kept, its spec's."""
+    if job.resolved and "accelerators" in job.resolved:
+        return int(job.resolved["accelerators"])
+    res = job.spec["resources"]
+    return int(res.get("accelerators_per_node") or 0) * int(res.get("nodes") or 1)
+
+
 def settle(
     session: Session,
     job: Job,
@@ -338,8 +347,7 @@ def settle(
     if job.allocation_id is None or job.reserved_gpu_seconds is None:
         return
     spec: dict[str, Any] = job.spec
-    res = spec["resources"]
-    gpus = int(res["accelerators_per_node"]) * int(res["nodes"])
+    gpus = placed_gpus(job)
     ran = 0
     if job.started_at is not None:
         ran = max(0, int((at - as_utc(job.started_at)).total_seconds()))

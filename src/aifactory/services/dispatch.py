@@ -7,7 +7,6 @@ import contextlib
 import logging
 from collections import defaultdict
 from collections.abc import Callable, Collection, Mapping
-from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -19,7 +18,6 @@ from aifactory.db.tables import Job
 from aifactory.domain.catalog import Catalog, ExecutorKind
 from aifactory.domain.execution import (
     Executor,
-    LaunchRequest,
     PollResult,
     ProcessOutcome,
     SiteUnavailable,
@@ -34,37 +32,27 @@ from aifactory.services.batch import WriteBatch
 from aifactory.services.ids import as_utc, utcnow
 from aifactory.services.job_results import apply_result
 from aifactory.services.jobs import job_workdir, transition
+from aifactory.services.launching import Placed, launch_request
 from aifactory.services.snapshot import Policy, SpecCache
 
 log = logging.getLogger(__name__)
 
 
-@dataclass(frozen=True)
-class _Placed:
-    """What launching a placed job needs, as the placing transaction wrote it."""
-
-    workdir: Path
-    kind: ExecutorKind
-    ids: list[int]
-    site: str
-    partition: str
-    allocation_id: str
-    attempts: int
-    placed_at: float
-
-    @classmethod
-    def of(cls, job: Job) -> _Placed:
-        assert job.workdir and job.executor
-        return cls(
-            Path(job.workdir),
-            ExecutorKind(job.executor),
-            list(job.accelerator_ids or []),
-            job.site_id or "",
-            job.partition_id or "",
-            job.allocation_id or "",
-            job.launch_attempts or 0,
-            as_utc(job.updated_at).timestamp(),
-        )
+def _placed(job: Job) -> Placed:
+    assert job.workdir and job.executor
+    return Placed(
+        Path(job.workdir),
+        ExecutorKind(job.executor),
+        list(job.accelerator_ids or []),
+        job.site_id or "",
+        job.partition_id or "",
+        job.allocation_id or "",
+        job.launch_attempts or 0,
+        as_utc(job.updated_at).timestamp(),
+        job.resolved,
+        job.array_job_id,
+        job.array_index,
+    )
 
 
 _GONE = "no longer pending"
@@ -122,7 +110,7 @@ class Dispatcher:
         holds = [
             d
             for d in decisions.decisions
-            if d.action is Action.FAIL
+            if d.action in (Action.FAIL, Action.CANCEL)
             or (d.action is Action.HOLD and d.reason != reasons.get(d.job_id))
         ]
         if decisions.preemptions:
@@ -132,15 +120,17 @@ class Dispatcher:
             key = d.chosen.key
             part = self._partitions[key]
             parsed = self.specs.cached(d.job_id)
-            need = parsed.demand.accelerators
+            assert d.need is not None
             # Device indices matter where the platform runs the job; a Slurm site binds its own.
             used = in_use.setdefault(key, set())
             ids = (
                 []
                 if part.executor is ExecutorKind.SLURM
-                else [i for i in range(part.total_accelerators) if i not in used][:need]
+                else [i for i in range(part.total_accelerators) if i not in used][
+                    : d.need.accelerators
+                ]
             )
-            placed = self._mark_placed(d, part.executor, ids, parsed.demand.gpu_seconds, now)
+            placed = self._mark_placed(d, part.executor, ids, d.need.gpu_seconds, now)
             if isinstance(placed, str):
                 continue  # gone meanwhile, or the allocation's hours went to another process
             used.update(ids)
@@ -165,6 +155,8 @@ class Dispatcher:
                     job.placement = d.placement_record()
                     if d.action is Action.FAIL:
                         transition(session, job, JobState.FAILED, d.reason)
+                    elif d.action is Action.CANCEL:
+                        transition(session, job, JobState.CANCELLED, d.reason)
                     else:
                         job.reason = d.reason
 
@@ -201,7 +193,7 @@ class Dispatcher:
         ids: list[int],
         gpu_seconds: int,
         now: datetime,
-    ) -> _Placed | str:
+    ) -> Placed | str:
         """Place the job and reserve its GPU-hours in one transaction; what launching it
         needs, else why not (the reservation is refused when the hours are gone meanwhile)."""
         chosen = decision.chosen
@@ -227,6 +219,7 @@ class Dispatcher:
             job.partition_id = part_id
             job.executor = executor.value
             job.accelerator_ids = ids
+            job.resolved = decision.need.as_dict() if decision.need is not None else None
             job.workdir = str(job_workdir(self.jobs_dir, job.id).resolve())
             job.placement = decision.placement_record()
             transition(session, job, JobState.PLACED, f"placed on {site_id}/{part_id}")
@@ -244,7 +237,7 @@ class Dispatcher:
                     "reserved_gpu_seconds": gpu_seconds,
                 },
             )
-            return _Placed(
+            return Placed(
                 Path(job.workdir),
                 executor,
                 ids,
@@ -253,43 +246,25 @@ class Dispatcher:
                 chosen.allocation_id or "",
                 job.launch_attempts or 0,
                 now.timestamp(),
+                job.resolved,
+                job.array_job_id,
+                job.array_index,
             )
 
     def _launch(
-        self, job_id: str, spec: JobSpec, placed: _Placed | None = None, *, adopt: bool = False
+        self, job_id: str, spec: JobSpec, placed: Placed | None = None, *, adopt: bool = False
     ) -> bool:
         if placed is None:  # a retry or a recovery: read what the placing transaction wrote
             with self.db.read() as session:
                 job = session.get(Job, job_id)
                 assert job is not None
-                placed = _Placed.of(job)
-        workdir, kind, ids = placed.workdir, placed.kind, placed.ids
-        site, part, allocation_id = placed.site, placed.partition, placed.allocation_id
+                placed = _placed(job)
+        workdir, kind = placed.workdir, placed.kind
+        site, allocation_id = placed.site, placed.allocation_id
         attempts, placed_at = placed.attempts, placed.placed_at
         executor = self.executors[kind]
-        res = spec.resources
-        accelerator = (
-            self._partitions[(site, part)].accelerator if (site, part) in self._partitions else ""
-        )
-        request = LaunchRequest(
-            job_id=job_id,
-            command=spec.run or "",
-            env=dict(spec.env),
-            workdir=workdir,
-            walltime_s=res.walltime_s,
-            accelerator_ids=ids,
-            info={
-                "site": site,
-                "partition": part,
-                "account": allocation_id,
-                "accelerator": accelerator,
-            },
-            script=spec.script,
-            name=spec.name,
-            nodes=res.nodes,
-            accelerators_per_node=res.accelerators_per_node,
-            cpus=res.cpus,
-            memory_gb=res.memory_gb,
+        request = launch_request(
+            job_id, spec, placed, self._partitions.get((site, placed.partition))
         )
         try:
             if kind is ExecutorKind.SLURM and self.before_launch is not None:
@@ -315,6 +290,7 @@ class Dispatcher:
             job = session.get(Job, job_id)
             assert job is not None
             job.external_id = launched.external_id
+            job.logs = dict(launched.logs) or None
             if launched.workdir is not None:
                 job.workdir = str(launched.workdir)
             if job.state == JobState.PLACED.value:
@@ -368,7 +344,10 @@ class Dispatcher:
                     Job.cancel_requested,
                     Job.state,
                     Job.reason,
-                ).where(Job.state.in_((JobState.SUBMITTED.value, JobState.RUNNING.value)))
+                ).where(
+                    Job.state.in_((JobState.SUBMITTED.value, JobState.RUNNING.value)),
+                    Job.array_tasks.is_(None),
+                )
             ).all()
         by_kind: dict[ExecutorKind, list[Tracked]] = defaultdict(list)
         known: dict[str, tuple[str, str]] = {}

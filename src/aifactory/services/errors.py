@@ -66,3 +66,10 @@ class Forbidden(ServiceError):
 class Conflict(ServiceError):
     status = 409
     title = "Conflict"
+
+
+class Unavailable(ServiceError):
+    """A site the answer depends on does not answer now; ask again later."""
+
+    status = 503
+    title = "Service unavailable"

@@ -10,6 +10,7 @@ from sqlalchemy.orm import Session
 from aifactory.db.tables import Job, UsageRecord
 from aifactory.domain.execution import PollResult, ProcessOutcome
 from aifactory.domain.jobs import JobState
+from aifactory.services.allocations import placed_gpus
 from aifactory.services.batch import WriteBatch
 from aifactory.services.ids import as_utc, utcnow
 from aifactory.services.jobs import transition
@@ -74,13 +75,12 @@ def _record_usage(
 ) -> int:
     """One usage record per job, written with its final state (so exactly once). A site that
     accounts usage (Slurm's sacct) is taken at its word; otherwise GPUs x the time it ran."""
-    res = job.spec["resources"]
     if result.usage is not None:
         gpus, elapsed = result.usage.gpus, result.usage.elapsed_s
         tres, source = result.usage.alloc_tres, "sacct"
         job.alloc_tres = tres[:2000]
     else:
-        gpus = int(res["accelerators_per_node"]) * int(res["nodes"])
+        gpus = placed_gpus(job)
         start = as_utc(job.started_at) if job.started_at else ended
         elapsed = max(0, int((ended - start).total_seconds()))
         tres, source = None, job.executor or "local"

@@ -13,13 +13,15 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from aifactory.core.audit_chain import canonical_json
-from aifactory.db.tables import Job, JobEvent, Project, table
+from aifactory.db.tables import Job, JobEvent, Membership, Project, User, table
 from aifactory.domain.catalog import Catalog
-from aifactory.domain.jobs import JobState, check_transition
+from aifactory.domain.jobs import FINAL_STATES, JobState, check_transition
 from aifactory.domain.jobspec import JobSpec
+from aifactory.domain.sbatch import header_end
+from aifactory.domain.stacks import StackNeed, infer_stack
 from aifactory.scheduling.model import Demand
 from aifactory.scheduling.placement import static_candidates
-from aifactory.services import allocations, audit
+from aifactory.services import allocations, arrays, audit, job_mail
 from aifactory.services.batch import WriteBatch
 from aifactory.services.errors import Conflict, Forbidden, Invalid, NotFound
 from aifactory.services.identity import Principal
@@ -27,8 +29,18 @@ from aifactory.services.ids import new_id, utcnow
 from aifactory.services.tenancy import get_project, may_submit
 
 
+def stack_need(spec: JobSpec) -> StackNeed:
+    """The stack the job needs: the spec's, else what its script or command shows."""
+    if spec.software_stack is not None:
+        return StackNeed(spec.software_stack)
+    if spec.script is not None:
+        return infer_stack(spec.script, header_end(spec.script))
+    return infer_stack(spec.run or "")
+
+
 def demand_of(spec: JobSpec) -> Demand:
     r = spec.resources
+    stack = stack_need(spec)
     return Demand(
         accelerator=r.accelerator,
         accelerators_per_node=r.accelerators_per_node,
@@ -36,13 +48,19 @@ def demand_of(spec: JobSpec) -> Demand:
         cpus=r.cpus,
         memory_gb=r.memory_gb,
         walltime_s=r.walltime_s,
-        stack=spec.software_stack,
+        stack=stack.stack,
         sites=tuple(spec.constraints.sites),
         countries=tuple(spec.constraints.countries),
         partitions=tuple(spec.constraints.partitions),
         objective=spec.objective,
         simulate=spec.simulate,
         experimental=spec.experimental,
+        exclusive=r.exclusive,
+        accelerators_total=r.accelerators,
+        cpus_total=r.cpus_total,
+        memory_gb_per_cpu=r.memory_gb_per_cpu,
+        memory_gb_per_accelerator=r.memory_gb_per_accelerator,
+        stack_why=stack.why,
     )
 
 
@@ -76,6 +94,14 @@ def transition(
         batch.add(JobEvent, event)
     else:
         session.add(JobEvent(**event))
+    if job.array_job_id is not None:
+        arrays.touched(session, job.array_job_id)
+    types = job_mail.types_of(job)
+    if types:
+        mail = job_mail.event_for(types, target, reason, task=job.array_job_id is not None)
+        if mail is not None:
+            email = session.execute(select(User.email).where(User.id == job.user_id)).scalar()
+            job_mail.send(session, job, mail, email or "")
 
 
 def catalog_model(name: str, catalog: Catalog) -> str | None:
@@ -92,14 +118,61 @@ def catalog_model(name: str, catalog: Catalog) -> str | None:
 
 
 def normalise(spec: JobSpec, catalog: Catalog) -> JobSpec:
-    """The spec with a batch script's GRES type named as the catalog's model."""
+    """The spec in the catalog's names: a batch script's GRES type as the catalog's model,
+    and its partitions (Slurm names, with a QoS) as the catalog's partition ids."""
     r = spec.resources
-    if spec.script is None or r.accelerator == "any" or r.accelerator in catalog.accelerators:
-        return spec
-    model = catalog_model(r.accelerator, catalog)
-    if model is None:
-        return spec  # refused by check_against_catalog, naming the known models
-    return spec.model_copy(update={"resources": r.model_copy(update={"accelerator": model})})
+    if (
+        spec.script is not None
+        and r.accelerator != "any"
+        and r.accelerator not in catalog.accelerators
+    ):
+        model = catalog_model(r.accelerator, catalog)
+        if model is not None:  # else refused by check_against_catalog, naming the models
+            r = r.model_copy(update={"accelerator": model})
+            spec = spec.model_copy(update={"resources": r})
+    cons = spec.constraints
+    if cons.partitions or cons.qos:
+        ids = partition_ids(catalog, cons.partitions, cons.qos)
+        if ids != cons.partitions:
+            spec = spec.model_copy(
+                update={"constraints": cons.model_copy(update={"partitions": ids})}
+            )
+    return spec
+
+
+def partition_ids(catalog: Catalog, names: list[str], qos: str | None) -> list[str]:
+    """The catalog partitions that ``-p names`` with ``-q qos`` select: an entry by its id,
+    or by its Slurm partition and QoS (``-p boost_usr_prod -q boost_qos_dbg`` is Leonardo's
+    debug entry; ``-p boost_usr_prod`` alone the one without a QoS). Raises Invalid naming
+    the field and the allowed values."""
+    entries = [p for _, p in catalog.partitions()]
+    if not names:
+        found = sorted({p.id for p in entries if p.qos == qos})
+        if not found:
+            known = sorted({p.qos for p in entries if p.qos})
+            raise Invalid.one("constraints.qos", f"no partition has the QoS {qos!r}", known)
+        return found
+    out: list[str] = []
+    for i, name in enumerate(names):
+        by_id = [p for p in entries if p.id == name and (qos is None or p.qos == qos)]
+        by_slurm = [p for p in entries if p.slurm_name == name and p.qos == qos]
+        match = by_id or by_slurm
+        if not match:
+            where = f"constraints.partitions[{i}]"
+            if any(p.id == name or p.slurm_name == name for p in entries):
+                variants = sorted({p.qos for p in entries if p.slurm_name == name and p.qos})
+                raise Invalid.one(
+                    "constraints.qos",
+                    f"partition {name!r} has no QoS {qos!r}",
+                    variants,
+                )
+            raise Invalid.one(
+                where,
+                f"unknown partition {name!r}",
+                sorted({p.id for p in entries} | {p.slurm_name for p in entries}),
+            )
+        out.extend(p.id for p in match)
+    return sorted(set(out))
 
 
 def check_against_catalog(spec: JobSpec, catalog: Catalog) -> None:
@@ -129,10 +202,17 @@ def check_against_catalog(spec: JobSpec, catalog: Catalog) -> None:
         return
     _, biggest = catalog.largest_partition()
     per_node = catalog.max_accelerators_per_node()
-    if r.accelerators_per_node > per_node or r.total_accelerators > biggest.total_accelerators:
+    asked = (
+        f"{r.nodes} x {r.accelerators_per_node}"
+        if r.nodes is not None
+        else str(r.total_accelerators)
+    )
+    if (
+        r.accelerators_per_node or 0
+    ) > per_node or r.total_accelerators > biggest.total_accelerators:
         raise Invalid.one(
             "resources",
-            f"the job asks for {r.nodes} x {r.accelerators_per_node} accelerators; the largest "
+            f"the job asks for {asked} accelerators; the largest "
             f"partition is {biggest.name} with {biggest.nodes} nodes x "
             f"{biggest.accelerators_per_node} accelerators per node",
         )
@@ -182,7 +262,38 @@ def prepare_submission(
                 )
             return Submitted(earlier, False)
     project = _submittable_project(session, principal, spec.project)
+    _check_references(session, principal, spec, project)
     return Prepared(project.id, project.org_id, digest)
+
+
+def _check_references(
+    session: Session, principal: Principal, spec: JobSpec, project: Project
+) -> None:
+    """What a spec names must exist for the caller: the jobs its dependency names (as sbatch
+    refuses a dependency on an unknown job), and a mail recipient of its own organisation
+    (the platform's mail goes to people of the job's organisation, never to anyone)."""
+    dep = spec.dependency_spec
+    if dep is not None and dep.job_ids:
+        seen = dict(
+            session.execute(select(Job.id, Job.org_id).where(Job.id.in_(dep.job_ids))).all()
+        )
+        for job_id in dep.job_ids:
+            org = seen.get(job_id)
+            if org is None or not principal.can_read_org(org):
+                raise Invalid.one("dependency", f"no job {job_id} that you can see")
+    if spec.mail_user and spec.mail_user.lower() != principal.email.lower():
+        member = session.execute(
+            select(User.id)
+            .join(Membership, Membership.user_id == User.id)
+            .where(func.lower(User.email) == spec.mail_user.lower())
+            .where(Membership.org_id == project.org_id)
+        ).first()
+        if member is None:
+            raise Invalid.one(
+                "mail_user",
+                f"{spec.mail_user!r} is not a member of the job's organisation; mail goes to "
+                "you or a member",
+            )
 
 
 def record_submission(
@@ -211,11 +322,29 @@ def record_submission(
         "updated_at": now,
         "cancel_requested": False,
     }
+    array = spec.array_spec
+    data: dict[str, Any] = {
+        "project_id": prepared.project_id,
+        "name": spec.name,
+        "spec_hash": prepared.digest,
+    }
+    rows = [values]
+    if array is not None:
+        values.update(array_tasks=array.size, array_job_id=None, array_index=None)
+        values["reason"] = f"{array.size} tasks: {array.size} pending"
+        tasks = arrays.task_rows(values, array)
+        for task in tasks:
+            task["reason"] = "waiting for placement"
+        rows += tasks
+        data["array"] = {"spec": array.text, "tasks": array.size}
     # Core table inserts: the ORM's insert paths cost about twice as much per row.
-    session.execute(table(Job).insert(), values)
+    session.execute(table(Job).insert(), rows)
     session.execute(
         table(JobEvent).insert(),
-        {"job_id": job_id, "state": JobState.PENDING.value, "at": now, "reason": "submitted"},
+        [
+            {"job_id": row["id"], "state": JobState.PENDING.value, "at": now, "reason": "submitted"}
+            for row in rows
+        ],
     )
     audit.append(
         session,
@@ -224,7 +353,7 @@ def record_submission(
         object_type="job",
         object_id=job_id,
         org_id=prepared.org_id,
-        data={"project_id": prepared.project_id, "name": spec.name, "spec_hash": prepared.digest},
+        data=data,
     )
     return Job(**values)
 
@@ -243,6 +372,16 @@ def get_job(session: Session, principal: Principal, job_id: str) -> Job:
     if job is None or not principal.can_read_org(job.org_id):
         raise NotFound("job", job_id)
     return job
+
+
+def array_tasks(session: Session, array_id: str) -> list[tuple[str, str]]:
+    """An array's tasks, (id, state) by index."""
+    return [
+        (task, state)
+        for task, state in session.execute(
+            select(Job.id, Job.state).where(Job.array_job_id == array_id).order_by(Job.array_index)
+        ).all()
+    ]
 
 
 def history(session: Session, job_id: str) -> list[JobEvent]:
@@ -296,6 +435,8 @@ def cancel(session: Session, principal: Principal, job_id: str) -> Job:
     state = JobState(job.state)
     if state.is_final:
         raise Conflict(f"job {job.id} is already {state.value}")
+    if job.array_tasks is not None:
+        return _cancel_array(session, principal, job)
     if state in (JobState.PENDING, JobState.PLACED):
         transition(session, job, JobState.CANCELLED, f"cancelled by {principal.email}")
     elif job.cancel_requested:
@@ -314,6 +455,37 @@ def cancel(session: Session, principal: Principal, job_id: str) -> Job:
         data={"state": state.value},
     )
     return job
+
+
+def _cancel_array(session: Session, principal: Principal, array: Job) -> Job:
+    """Cancel every task of the array that has not ended (``scancel`` of an array)."""
+    tasks = session.execute(
+        select(Job)
+        .where(Job.array_job_id == array.id, Job.state.not_in([s.value for s in FINAL_STATES]))
+        .with_for_update()
+    ).scalars()
+    asked = 0
+    for task in tasks:
+        state = JobState(task.state)
+        if state in (JobState.PENDING, JobState.PLACED):
+            transition(session, task, JobState.CANCELLED, f"array cancelled by {principal.email}")
+        elif not task.cancel_requested:
+            task.cancel_requested = True
+            task.updated_at = utcnow()
+        asked += 1
+    array.cancel_requested = True
+    audit.append(
+        session,
+        actor=principal.user_id,
+        action="job.cancel",
+        object_type="job",
+        object_id=array.id,
+        org_id=array.org_id,
+        data={"state": array.state, "tasks": asked},
+    )
+    session.flush()
+    arrays.refresh(session, array.id)
+    return array
 
 
 def job_workdir(jobs_dir: Path, job_id: str) -> Path:

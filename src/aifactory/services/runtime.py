@@ -20,8 +20,9 @@ from aifactory.executors.slurm.connection import SiteConnection, load_connection
 from aifactory.executors.slurm.executor import SlurmExecutor
 from aifactory.notify.mail import Mailer, SmtpMailer
 from aifactory.scheduling.priority import DEFAULT_QOS, Weights
-from aifactory.services import notifications, obligations
+from aifactory.services import arrays, notifications, obligations
 from aifactory.services.dispatch import Dispatcher
+from aifactory.services.dry_run import DryRuns
 from aifactory.services.leadership import Lease, make_lease
 from aifactory.services.slurm_sync import SlurmSync
 from aifactory.services.snapshot import Policy
@@ -123,6 +124,8 @@ class Runtime:
         )
         self.catalog = with_slurm(catalog, self.connections)
         self.db = Database(settings.effective_database_url, pool_size=settings.db_pool_size)
+        # An array's own row follows its tasks, in the transaction that moved them.
+        self.db.before_commit.append(arrays.refresh_touched)
         self.executors: dict[ExecutorKind, Executor] = {
             ExecutorKind.LOCAL: LocalExecutor(grace_s=settings.kill_grace_s),
             ExecutorKind.SIMULATED: SimulatedExecutor(),
@@ -147,6 +150,7 @@ class Runtime:
                 reconcile_interval_s=settings.slurm_reconcile_interval_s,
             )
             self.dispatcher.before_launch = self.slurm.ensure_account
+        self.dry_runs = DryRuns(self.db, self.catalog, self.dispatcher.policy)
         self.mailer: Mailer | None = mailer_from(settings)
         self.loops: list[Loop] = []
 
@@ -173,7 +177,7 @@ class Runtime:
             Loop(
                 "deadlines",
                 make_lease(self.db, lock_dir, "deadlines"),
-                lambda: obligations.run_once(self.db),
+                self._deadlines,
                 None,
                 self.settings.deadline_interval_s,
             ),
@@ -202,6 +206,11 @@ class Runtime:
         for loop in self.loops:
             loop.thread = threading.Thread(target=loop.run, name=f"aif-{loop.name}", daemon=True)
             loop.thread.start()
+
+    def _deadlines(self) -> None:
+        obligations.run_once(self.db)
+        with self.db.write() as session:  # the safety net under the arrays' own rows
+            arrays.reconcile(session)
 
     def close(self) -> None:
         for loop in self.loops:

@@ -4,20 +4,25 @@
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
+from typing import Any, NamedTuple
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from aifactory.db.tables import Allocation, Job, Project, UsageRecord
 from aifactory.domain.access import AccessMode
+from aifactory.domain.arrays import ArraySpec
 from aifactory.domain.catalog import Catalog, ExecutorKind
-from aifactory.domain.jobs import JobState
+from aifactory.domain.dependencies import Condition, Dependency, Ref
+from aifactory.domain.dependencies import Kind as DependencyKind
+from aifactory.domain.jobs import FINAL_STATES, JobState
 from aifactory.domain.jobspec import JobSpec
 from aifactory.scheduling.model import (
     Active,
+    Budget,
     Demand,
     PartitionKey,
     PartitionState,
@@ -49,9 +54,8 @@ class ParsedSpec:
     spec: JobSpec
     demand: Demand
     preemptible: bool
-    walltime_s: int
-    accelerators: int
-    cpus: int
+    array: ArraySpec | None
+    after: Dependency | None
 
 
 class SpecCache:
@@ -64,14 +68,8 @@ class SpecCache:
         hit = self._by_job.get(job_id)
         if hit is None:
             spec = JobSpec.model_validate(raw)
-            r = spec.resources
             hit = self._by_job[job_id] = ParsedSpec(
-                spec,
-                demand_of(spec),
-                spec.preemptible,
-                r.walltime_s,
-                r.total_accelerators,
-                r.cpus * r.nodes,
+                spec, demand_of(spec), spec.preemptible, spec.array_spec, spec.dependency_spec
             )
         return hit
 
@@ -154,6 +152,110 @@ def _priorities(session: Session, job_ids: list[str]) -> dict[str, int]:
     return out
 
 
+def _held(resolved: dict[str, Any] | None, d: Demand) -> tuple[int, int, int]:
+    """Accelerators, CPUs and walltime a placed job holds (what its placement resolved;
+    for jobs placed before that was kept, its demand's fixed figures)."""
+    if resolved:
+        return (
+            int(resolved["accelerators"]),
+            int(resolved["nodes"]) * int(resolved["cpus"]),
+            int(resolved["walltime_s"]),
+        )
+    nodes = d.nodes or 1
+    return d.accelerators, (d.cpus or 1) * nodes, d.walltime_s or 3600
+
+
+class Waiting(NamedTuple):
+    """A waiting job as dependencies see it (singleton compares user and name)."""
+
+    id: str
+    user_id: str
+    name: str
+    created_at: datetime
+    after: Dependency | None
+
+
+def _dependencies(
+    session: Session, rows: Sequence[Waiting]
+) -> tuple[dict[str, Dependency], dict[str, Ref]]:
+    """Each waiting job's dependency (singleton turned into afterany on the earlier active
+    jobs of the same user and name) and the jobs they name, as they are now."""
+    deps: dict[str, Dependency] = {r.id: r.after for r in rows if r.after is not None}
+    singles = {r.id: r for r in rows if r.id in deps and deps[r.id].singleton}
+    if singles:
+        names = {(r.user_id, r.name) for r in singles.values()}
+        earlier = session.execute(
+            select(Job.id, Job.user_id, Job.name, Job.created_at).where(
+                Job.name.in_({n for _, n in names}),
+                Job.state.not_in([s.value for s in FINAL_STATES]),
+                Job.array_tasks.is_(None),
+            )
+        ).all()
+        for job_id, row in singles.items():
+            before = tuple(
+                Condition(DependencyKind.AFTERANY, e.id)
+                for e in earlier
+                if (e.user_id, e.name) == (row.user_id, row.name)
+                and e.id != job_id
+                and (as_utc(e.created_at), e.id) < (as_utc(row.created_at), row.id)
+            )
+            dep = deps[job_id]
+            deps[job_id] = Dependency(dep.text, dep.conditions + before, dep.any_of)
+    named = {i for dep in deps.values() for i in dep.job_ids}
+    refs: dict[str, Ref] = {}
+    corr = {
+        c.job_id
+        for dep in deps.values()
+        for c in dep.conditions
+        if c.kind is DependencyKind.AFTERCORR
+    }
+    ids = sorted(named)
+    for i in range(0, len(ids), 5000):
+        for job_id, state, started, ended, tasks in session.execute(
+            select(Job.id, Job.state, Job.started_at, Job.ended_at, Job.array_tasks).where(
+                Job.id.in_(ids[i : i + 5000])
+            )
+        ).all():
+            by_index = None
+            if tasks is not None and job_id in corr:
+                by_index = {
+                    int(index or 0): JobState(task_state)
+                    for index, task_state in session.execute(
+                        select(Job.array_index, Job.state).where(Job.array_job_id == job_id)
+                    ).all()
+                }
+            refs[job_id] = Ref(
+                JobState(state),
+                as_utc(started).timestamp() if started else None,
+                as_utc(ended).timestamp() if ended else None,
+                by_index,
+            )
+    return deps, refs
+
+
+def _budgets_by_partition(
+    catalog: Catalog, raw: dict[str, dict[PartitionKey, Budget]]
+) -> dict[str, dict[PartitionKey, Budget]]:
+    """Per project, each partition's budget: a partition that draws on another one's
+    allocations (LUMI's small-g on standard-g) gets the same Budget, so a promise made on
+    either counts against both."""
+    draws = [
+        ((site.id, part.id), (site.id, part.draws_on))
+        for site, part in catalog.partitions()
+        if part.draws_on is not None
+    ]
+    if not draws:
+        return raw
+    out = {}
+    for project, per_key in raw.items():
+        expanded = dict(per_key)
+        for key, source in draws:
+            if source in per_key and key not in per_key:
+                expanded[key] = per_key[source]
+        out[project] = expanded
+    return out
+
+
 def build(
     session: Session,
     catalog: Catalog,
@@ -162,27 +264,75 @@ def build(
     policy: Policy,
     now: datetime,
     limit: int | None = None,
+    extra: Sequence[tuple[PendingJob, str, str]] = (),
 ) -> tuple[Snapshot, dict[str, str], dict[PartitionKey, set[int]]]:
     """The snapshot, each pending job's current reason (so unchanged holds are not rewritten)
-    and the device ids in use per partition (for jobs the platform runs itself)."""
+    and the device ids in use per partition (for jobs the platform runs itself). An array's
+    own row is never a pending or active job: its tasks are. ``extra`` adds jobs not in the
+    database, each with its user and name (a dry run: where would this job go?)."""
     query = (
-        select(Job.id, Job.project_id, Job.org_id, Job.reason, Job.created_at)
-        .where(Job.state == JobState.PENDING.value)
+        select(
+            Job.id,
+            Job.project_id,
+            Job.org_id,
+            Job.reason,
+            Job.created_at,
+            Job.array_job_id,
+            Job.array_index,
+            Job.user_id,
+            Job.name,
+        )
+        .where(Job.state == JobState.PENDING.value, Job.array_tasks.is_(None))
         .order_by(Job.created_at, Job.id)
     )
     pending_rows = session.execute(query if limit is None else query.limit(limit)).all()
     # Specs never change: only those not parsed yet are read (a big queue costs no JSON).
     specs.load(session, [r[0] for r in pending_rows])
+    deps, refs = _dependencies(
+        session,
+        [
+            *(
+                Waiting(r.id, r.user_id, r.name, r.created_at, specs.cached(r.id).after)
+                for r in pending_rows
+            ),
+            *(
+                Waiting(
+                    job.id,
+                    user,
+                    name,
+                    datetime.fromtimestamp(job.submitted_at, now.tzinfo),
+                    job.after,
+                )
+                for job, user, name in extra
+            ),
+        ],
+    )
     reasons: dict[str, str] = {}
     pending = []
-    for job_id, project_id, org_id, reason, created in pending_rows:
+    arrays: dict[str, int] = {}  # array -> its throttle
+    for row in pending_rows:
+        job_id, project_id, org_id, reason, created, array_id, index = row[:7]
         s = specs.cached(job_id)
         reasons[job_id] = reason
+        if array_id is not None and s.array is not None and s.array.throttle:
+            arrays[array_id] = s.array.throttle
         pending.append(
             PendingJob(
-                job_id, project_id, org_id, s.demand, as_utc(created).timestamp(), s.preemptible
+                job_id,
+                project_id,
+                org_id,
+                s.demand,
+                as_utc(created).timestamp(),
+                s.preemptible,
+                None,
+                array_id,
+                index or 0,
+                deps.get(job_id),
+                s.spec.kill_on_invalid_dep,
             )
         )
+    for job, _, _ in extra:  # a dry run's job; the first task of an array stands for it
+        pending.append(replace(job, after=deps.get(job.id, job.after)))
     active_rows = session.execute(
         select(
             Job.id,
@@ -194,7 +344,9 @@ def build(
             Job.accelerator_ids,
             Job.executor,
             Job.cancel_requested,
-        ).where(Job.state.in_(ACTIVE))
+            Job.resolved,
+            Job.array_job_id,
+        ).where(Job.state.in_(ACTIVE), Job.array_tasks.is_(None))
     ).all()
     specs.load(session, [r[0] for r in active_rows])
     priorities = _priorities(
@@ -206,15 +358,20 @@ def build(
     )
     modes, shares = _live_grants(session, projects, now, policy.weights)
     in_use: dict[PartitionKey, set[int]] = defaultdict(set)
+    in_array: dict[str, int] = defaultdict(int)
     active = []
     for row in active_rows:
-        job_id, project_id, site, part, state, started, ids, kind, stopping = row
+        values: tuple[Any, ...] = tuple(row)
+        job_id, project_id, site, part, state, started, ids, kind, stopping, resolved = values[:10]
+        if values[10] is not None:
+            in_array[values[10]] += 1
         if site is None or part is None:
             continue
         s = specs.cached(job_id)
+        accelerators, cpus, walltime_s = _held(resolved, s.demand)
         start = as_utc(started) if started else now
         # A job being stopped (cancelled, preempted) frees its accelerators any moment now.
-        ends_in = 0.0 if stopping else (start - now).total_seconds() + s.walltime_s
+        ends_in = 0.0 if stopping else (start - now).total_seconds() + walltime_s
         # A Slurm job counts as running once Slurm starts it; a job the platform runs itself
         # holds its accelerators from placement on.
         running = state == JobState.RUNNING.value or kind != ExecutorKind.SLURM.value
@@ -222,8 +379,8 @@ def build(
             Active(
                 job_id,
                 (site, part),
-                s.accelerators,
-                s.cpus,
+                accelerators,
+                cpus,
                 ends_in,
                 running,
                 tuple(ids or ()),
@@ -266,10 +423,12 @@ def build(
         partitions=tuple(partitions),
         pending=tuple(pending),
         active=tuple(active),
-        budgets=allocations.budgets(session, pending_projects, now),
+        budgets=_budgets_by_partition(catalog, allocations.budgets(session, pending_projects, now)),
         accounts=_accounts(session, projects, orgs, shares, now, policy.half_life_s),
         modes=modes,
         suspended={k: v or "" for k, v in suspended.items()},
         org_rules=tenancy.org_rules(session, {p.org for p in pending}),
+        throttles={a: (limit, in_array.get(a, 0)) for a, limit in arrays.items()},
+        refs=refs,
     )
     return snapshot, reasons, in_use

@@ -13,11 +13,14 @@ from sqlalchemy.exc import IntegrityError
 
 from aifactory.api import views
 from aifactory.api.deps import Caller, Rt
-from aifactory.api.schemas import JobDetail, JobPublic, LogChunk, Page
+from aifactory.api.schemas import JobDetail, JobPlan, JobPublic, LogChunk, Page
+from aifactory.domain.catalog import ExecutorKind
+from aifactory.domain.execution import SiteUnavailable, Tracked
 from aifactory.domain.jobs import JobState
 from aifactory.domain.jobspec import JobSpec
-from aifactory.executors.local import read_log
 from aifactory.services import jobs
+from aifactory.services.dry_run import plan_record
+from aifactory.services.errors import Conflict, Unavailable
 
 router = APIRouter(prefix="/jobs", tags=["jobs"])
 
@@ -35,9 +38,14 @@ IdempotencyKey = Annotated[
 @router.post(
     "",
     operation_id="submit_job",
-    response_model=JobPublic,
+    response_model=JobPublic | JobPlan,
     status_code=status.HTTP_201_CREATED,
-    responses={200: {"model": JobPublic, "description": "Same Idempotency-Key: the earlier job."}},
+    responses={
+        200: {
+            "model": JobPublic | JobPlan,
+            "description": "Same Idempotency-Key: the earlier job; dry_run: the plan.",
+        }
+    },
 )
 def submit_job(
     spec: JobSpec,
@@ -45,7 +53,15 @@ def submit_job(
     caller: Caller,
     response: Response,
     idempotency_key: IdempotencyKey = None,
-) -> JobPublic:
+    dry_run: Annotated[
+        bool,
+        Query(description="Only read the job and say where it would go; nothing is written."),
+    ] = False,
+) -> JobPublic | JobPlan:
+    if dry_run:
+        response.status_code = status.HTTP_200_OK
+        plan = runtime.dry_runs.plan(caller, spec, set(runtime.executors))
+        return JobPlan.model_validate(plan_record(plan))
     spec = jobs.normalise(spec, runtime.catalog)
     jobs.check_against_catalog(spec, runtime.catalog)
     with runtime.db.read() as session:
@@ -94,11 +110,12 @@ def get_job(job_id: str, runtime: Rt, caller: Caller) -> JobDetail:
     one chosen and why each other was not."""
     with runtime.db.read() as session:
         job = jobs.get_job(session, caller, job_id)
-        return views.job_detail(job, jobs.history(session, job.id))
+        tasks = jobs.array_tasks(session, job.id) if job.array_tasks is not None else None
+        return views.job_detail(job, jobs.history(session, job.id), tasks)
 
 
 @router.get("/{job_id}/logs", operation_id="get_job_logs", response_model=LogChunk)
-def get_logs(
+async def get_logs(
     job_id: str,
     runtime: Rt,
     caller: Caller,
@@ -107,14 +124,30 @@ def get_logs(
     offset: Annotated[int, Query(ge=0)] = 0,
 ) -> LogChunk:
     """A tail (``tail`` lines) or everything from a byte ``offset``; follow by asking again
-    with the returned offset until ``final``."""
+    with the returned offset until ``final``. Read where the job ran, through its executor
+    (a Slurm site's own transport: here, over SSH, or its shared jobs_dir)."""
     with runtime.db.read() as session:
         job = jobs.get_job(session, caller, job_id)
-        workdir, final = job.workdir, JobState(job.state).is_final
-    if workdir is None:
+        if job.array_tasks is not None:
+            raise Conflict(
+                f"{job.id} is an array: each task has its own log ({job.id}_<index>; "
+                "aif job show lists them)"
+            )
+        final = JobState(job.state).is_final
+        kind, workdir = job.executor, job.workdir
+        tracked = Tracked(
+            job.id, job.external_id or "", Path(workdir or "."), job.logs or {}, job.node_list or ""
+        )
+    executor = runtime.executors.get(ExecutorKind(kind)) if kind else None
+    if workdir is None or executor is None:
         return LogChunk(stream=stream, text="", offset=offset, final=final)
-    text, new_offset = read_log(Path(workdir), stream, tail_lines=tail, offset=offset)
-    return LogChunk(stream=stream, text=text, offset=new_offset, final=final)
+    try:
+        chunk = await run_in_threadpool(
+            executor.read_log, tracked, stream, offset=offset, tail_lines=tail
+        )
+    except SiteUnavailable as exc:
+        raise Unavailable(f"site of {job_id} does not answer: {exc}") from None
+    return LogChunk(stream=stream, text=chunk.text, offset=chunk.offset, final=final)
 
 
 @router.post("/{job_id}/cancel", operation_id="cancel_job", response_model=JobPublic)

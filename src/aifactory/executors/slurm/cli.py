@@ -12,7 +12,10 @@ import shlex
 import subprocess
 import time
 from collections.abc import Mapping, Sequence
+from pathlib import Path
 
+from aifactory.domain.execution import LogChunk
+from aifactory.executors import logs
 from aifactory.executors.slurm.client import (
     AccountingRow,
     QueueRow,
@@ -50,17 +53,23 @@ class CliClient:
 
     # -- running a command ----------------------------------------------------------------
     def _argv(
-        self, argv: Sequence[str], env: Mapping[str, str]
+        self,
+        argv: Sequence[str],
+        env: Mapping[str, str],
+        platform_env: Mapping[str, str] | None = None,
+        dirs: Sequence[str] = (),
     ) -> tuple[list[str], dict[str, str]]:
         cmd = list(argv)
-        if self.conn.bin_dir is not None:
+        if self.conn.bin_dir is not None and not cmd[0].startswith("/"):
             cmd[0] = str(self.conn.bin_dir / cmd[0])
         # The job's variables first, the platform's over them: a job's env never chooses which
         # sbatch runs (PATH) or which cluster it talks to (SLURM_CONF); Slurm's own variables
-        # are refused in job specs, and dropped here too.
+        # are refused in job specs, and dropped here too (the platform's own, such as an
+        # array task's SLURM_ARRAY_TASK_ID, come in platform_env).
         full_env = {
             k: v for k, v in env.items() if not k.startswith(("SLURM_", "SBATCH_", "SALLOC_"))
         }
+        full_env.update(platform_env or {})
         full_env.update(_BASE_ENV)
         full_env["HOME"] = os.environ.get("HOME", "/")
         if self.conn.slurm_conf is not None:
@@ -69,14 +78,28 @@ class CliClient:
             full_env["SLURM_TIME_FORMAT"] = env["SLURM_TIME_FORMAT"]
         if self.conn.ssh:
             remote = shlex.join(["env", *(f"{k}={v}" for k, v in full_env.items()), *cmd])
+            if dirs:  # one round trip: the job's directories, then the command
+                remote = shlex.join(["mkdir", "-p", "--", *dirs]) + " && " + remote
             local_env = dict(_BASE_ENV, HOME=os.environ.get("HOME", "/"))
-            return ["ssh", "-o", "BatchMode=yes", self.conn.ssh, remote], local_env
+            return self.ssh_argv(remote), local_env
+        for d in dirs:
+            os.makedirs(d, exist_ok=True)
         return cmd, full_env
 
+    def ssh_argv(self, remote: str) -> list[str]:
+        assert self.conn.ssh
+        return ["ssh", "-o", "BatchMode=yes", *self.conn.ssh_options, self.conn.ssh, remote]
+
     def run(
-        self, argv: Sequence[str], *, env: Mapping[str, str] | None = None, stdin: str = ""
+        self,
+        argv: Sequence[str],
+        *,
+        env: Mapping[str, str] | None = None,
+        stdin: str = "",
+        platform_env: Mapping[str, str] | None = None,
+        dirs: Sequence[str] = (),
     ) -> str:
-        cmd, full_env = self._argv(argv, env or {})
+        cmd, full_env = self._argv(argv, env or {}, platform_env, dirs)
         try:
             proc = subprocess.run(
                 cmd,
@@ -105,7 +128,13 @@ class CliClient:
     # -- the client ----------------------------------------------------------------------
     def submit(self, job: Submission) -> str:
         options = [*job.options, f"--comment={job.comment}", "--parsable"]
-        out = self.run(["sbatch", *options], env=job.env, stdin=job.script)
+        out = self.run(
+            ["sbatch", *options],
+            env=job.env,
+            stdin=job.script,
+            platform_env=job.platform_env,
+            dirs=job.dirs,
+        )
         # --parsable prints "<id>" or "<id>;<cluster>"
         slurm_id = out.strip().split(";", 1)[0]
         if not slurm_id.isdigit():
@@ -174,6 +203,49 @@ class CliClient:
 
     def cancel(self, slurm_id: str) -> None:
         self.run(["scancel", f"--clusters={self.conn.cluster}", slurm_id])
+
+    def read_file(self, path: str, *, offset: int = 0, tail_lines: int | None = None) -> LogChunk:
+        """A log file at the site: here, or on the login node over SSH (its size, then the
+        bytes asked for, in one round trip)."""
+        if not self.conn.ssh:
+            return logs.read_file(Path(path), offset=offset, tail_lines=tail_lines)
+        # From the offset on, or (a tail) at most the last 4 MiB, cut to lines here.
+        remote = (
+            f'f={shlex.quote(path)}; s=$(stat -L -c %s -- "$f" 2>/dev/null) || '
+            '{ echo missing; exit 0; }; echo "$s"; o=' + str(offset) + "; "
+            '[ "$o" -gt "$s" ] && o=0; '
+            + (
+                "[ $((s - o)) -gt 4194304 ] && o=$((s - 4194304)); "
+                if tail_lines is not None
+                else ""
+            )
+            + 'echo "$o"; tail -c +$((o + 1)) -- "$f" | head -c $((s - o))'
+        )
+        try:
+            proc = subprocess.run(
+                self.ssh_argv(remote),
+                capture_output=True,
+                env=dict(_BASE_ENV, HOME=os.environ.get("HOME", "/")),
+                timeout=self.conn.timeout_s,
+                check=False,
+            )
+        except subprocess.TimeoutExpired:
+            raise SiteUnavailable(f"ssh did not answer within {self.conn.timeout_s:g} s") from None
+        except OSError as exc:
+            raise SiteUnavailable(f"ssh: {exc}") from None
+        if proc.returncode != 0:
+            raise SiteUnavailable(
+                proc.stderr.decode(errors="replace").strip()[:500] or "ssh failed"
+            )
+        head, _, rest = proc.stdout.partition(b"\n")
+        if head == b"missing":
+            return LogChunk("", offset)
+        start, _, data = rest.partition(b"\n")
+        size = int(head)
+        if tail_lines is not None:
+            data = logs.tail(data, tail_lines)
+        del start
+        return logs.decode(data, size, offset)
 
 
 def parse_squeue(text: str) -> list[QueueRow]:

@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Protocol
 
-from aifactory.domain.execution import SiteUnavailable
+from aifactory.domain.execution import LogChunk, SiteUnavailable
 
 __all__ = ["SiteUnavailable"]
 
@@ -22,6 +22,12 @@ class Submission:
     env: Mapping[str, str]
     comment: str  # "aif:<job id>", how a crash-interrupted submission is found again
     workdir: str
+    # The platform's own variables (an array task's SLURM_ARRAY_*): set after env, and the
+    # one place a SLURM_ name may come from.
+    platform_env: Mapping[str, str] = field(default_factory=dict)
+    # Directories to create first (the work directory and the log files' own): a missing
+    # one would fail the job at the site.
+    dirs: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -64,3 +70,7 @@ class SlurmClient(Protocol):
         ...
 
     def cancel(self, slurm_id: str) -> None: ...
+
+    def read_file(self, path: str, *, offset: int = 0, tail_lines: int | None = None) -> LogChunk:
+        """A file at the site (a job's log)."""
+        ...

@@ -8,6 +8,7 @@ An operator lists the sites that run real Slurm in a YAML file (``AIF_SLURM_SITE
       account: aifactory             # the platform's account tree lives below this one
       slurm_conf: /etc/slurm/slurm.conf
       ssh: aif@login.lumi.example    # optional
+      ssh_options: [-p, "2222", -i, /etc/aifactory/lumi_ed25519]   # optional
       partitions: {standard-g: standard-g}   # catalog partition id -> Slurm partition
       gres: {standard-g: mi250x}     # catalog partition id -> GRES type (--gres=gpu:<type>:<n>)
       jobs_dir: /scratch/aif/jobs    # batch scripts and output, visible to the compute nodes
@@ -51,6 +52,11 @@ class SiteConnection(BaseModel):
     slurm_conf: Path | None = Field(default=None, description="SLURM_CONF for the commands.")
     bin_dir: Path | None = Field(default=None, description="Where the Slurm commands are.")
     ssh: str | None = Field(default=None, description="user@host of a login node.")
+    ssh_options: list[str] = Field(
+        default_factory=list,
+        max_length=50,
+        description="More ssh arguments (-p PORT, -i KEY, -o UserKnownHostsFile=...).",
+    )
     rest_url: str | None = None
     rest_user: str | None = None
     token_file: Path | None = None

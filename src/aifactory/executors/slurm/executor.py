@@ -13,17 +13,20 @@ import logging
 import time
 from collections import defaultdict
 from collections.abc import Callable, Mapping, Sequence
+from dataclasses import replace
 from pathlib import Path
 from typing import TypeVar
 
 from aifactory.domain.execution import (
     Launched,
     LaunchRequest,
+    LogChunk,
     PollResult,
     ProcessOutcome,
     Tracked,
     Usage,
 )
+from aifactory.executors import logs
 from aifactory.executors.slurm.batch import comment_of, describe, submission
 from aifactory.executors.slurm.cli import CliClient
 from aifactory.executors.slurm.client import (
@@ -88,14 +91,37 @@ class SlurmExecutor:
         site = request.info["site"]
         conn = self.connections[site]
         workdir = self._workdir(site, request.workdir, request.job_id)
+        base = logs.base_dir(request, str(workdir))
+        # Where the logs go, with %j still to come from sbatch: their directories first.
+        pending = logs.log_paths(request, str(workdir), "%j", conn.submit_user)
+        dirs = [str(workdir), *(d for d in logs.parents_to_create(pending, base) if "%" not in d)]
+        sub = replace(submission(request, conn, workdir), dirs=tuple(dict.fromkeys(dirs)))
         if not conn.ssh:
             workdir.mkdir(parents=True, exist_ok=True)
-        sub = submission(request, conn, workdir)
-        if not conn.ssh:
             (workdir / "job.sbatch").write_text(sub.script)
             (workdir / "sbatch.txt").write_text(describe(sub) + "\n")
         slurm_id = self._call(site, lambda c: c.submit(sub))
-        return Launched(external_id=f"{site}:{slurm_id}", started_at=self._clock(), workdir=workdir)
+        paths = logs.log_paths(request, str(workdir), slurm_id, conn.submit_user)
+        return Launched(
+            external_id=f"{site}:{slurm_id}",
+            started_at=self._clock(),
+            workdir=workdir,
+            logs=paths,
+        )
+
+    def read_log(
+        self, job: Tracked, stream: str, *, offset: int = 0, tail_lines: int | None = None
+    ) -> LogChunk:
+        """The job's output file, read over the site's own transport (here, over SSH on its
+        login node, or the jobs_dir a REST site shares)."""
+        site, _ = split_external_id(job.external_id)
+        path = job.logs.get(stream) or str(
+            job.workdir / (logs.STDOUT_FILE if stream == "stdout" else logs.STDERR_FILE)
+        )
+        path = logs.with_node(path, logs.first_node(job.node))
+        if site not in self.clients:
+            return LogChunk("", offset)
+        return self._call(site, lambda c: c.read_file(path, offset=offset, tail_lines=tail_lines))
 
     def adopt(
         self, job_id: str, workdir: Path, site: str = "", since: float = 0.0

@@ -8,14 +8,22 @@ names follow v0.0.38 (Slurm 22.05); where later versions wrap numbers as
 
 from __future__ import annotations
 
+import os
 import re
 import subprocess
 import time
 from collections.abc import Mapping, Sequence
+from pathlib import Path
 from typing import Any
 
 import httpx
 
+from aifactory.domain.execution import LogChunk
+from aifactory.domain.sbatch import ScriptError
+from aifactory.domain.sbatch.header import directives
+from aifactory.executors import logs
+from aifactory.executors.slurm.batch import PLATFORM_RUN
+from aifactory.executors.slurm.cli import CliClient
 from aifactory.executors.slurm.client import (
     AccountingRow,
     QueueRow,
@@ -138,24 +146,47 @@ class RestClient:
     # -- the client ------------------------------------------------------------------------
     def submit(self, job: Submission) -> str:
         opts = job.options
+        for d in job.dirs:  # a REST site shares the platform's jobs_dir (docs/slurm.md)
+            os.makedirs(d, exist_ok=True)
+        env = {k: v for k, v in job.env.items() if not k.startswith(("SLURM_", "SBATCH_"))}
         job_props: dict[str, Any] = {
+            # slurmrestd does not read a script's #SBATCH lines: they are sent as the job's
+            # properties, each value as written, parsed by Slurm's own option code.
+            **script_properties(job.script),
             "account": _option(opts, "account"),
             "partition": _option(opts, "partition"),
-            "name": _option(opts, "job-name"),
-            "current_working_directory": job.workdir,
-            "standard_output": _option(opts, "output"),
-            "standard_error": _option(opts, "error"),
+            "current_working_directory": _option(opts, "chdir") or job.workdir,
             "comment": job.comment,
-            "environment": {"PATH": "/usr/local/bin:/usr/bin:/bin", **job.env},
-            "time_limit": parse_minutes(_option(opts, "time") or "1:00:00"),
-            "cpus_per_task": int(_option(opts, "cpus-per-task") or 1),
-            "memory_per_node": int((_option(opts, "mem") or "1G").rstrip("G")) * 1024,
+            "environment": {
+                "PATH": "/usr/local/bin:/usr/bin:/bin",
+                **env,
+                **job.platform_env,
+            },
         }
-        nodes = int(_option(opts, "nodes") or 1)
-        job_props["nodes"] = [nodes, nodes]
+        for name, key in (
+            ("qos", "qos"),
+            ("job-name", "name"),
+            ("output", "standard_output"),
+            ("error", "standard_error"),
+            ("mail-type", "mail_type"),
+        ):
+            value = _option(opts, name)
+            if value is not None:
+                job_props[key] = value
+        if _option(opts, "time") is not None:
+            job_props["time_limit"] = parse_minutes(_option(opts, "time") or "1:00:00")
+        if _option(opts, "cpus-per-task") is not None:
+            job_props["cpus_per_task"] = int(_option(opts, "cpus-per-task") or 1)
+        if _option(opts, "mem") is not None:
+            job_props["memory_per_node"] = int((_option(opts, "mem") or "1G").rstrip("G")) * 1024
+        if _option(opts, "nodes") is not None:
+            nodes = int(_option(opts, "nodes") or 1)
+            job_props["nodes"] = [nodes, nodes]
         gres = _option(opts, "gres")
         if gres:
             job_props["gres"] = gres
+        if "--exclusive" in opts:
+            job_props["exclusive"] = "exclusive"
         version = self.version()
         if version != "v0.0.38":
             # Later plugins take the environment as a list of K=V strings.
@@ -225,6 +256,108 @@ class RestClient:
 
     def cancel(self, slurm_id: str) -> None:
         self._request("DELETE", f"/slurm/{self.version()}/job/{slurm_id}")
+
+    def read_file(self, path: str, *, offset: int = 0, tail_lines: int | None = None) -> LogChunk:
+        """slurmrestd serves no files: over SSH when the connection has a login node,
+        else from the jobs_dir the platform shares with the site."""
+        if self.conn.ssh:
+            return CliClient(self.conn).read_file(path, offset=offset, tail_lines=tail_lines)
+        return logs.read_file(Path(path), offset=offset, tail_lines=tail_lines)
+
+
+# sbatch option -> slurmrestd job property (v0.0.38's table in src/plugins/openapi/v0.0.38/
+# jobs.c; later versions take the same names). Options without one are not sent.
+REST_KEYS = {
+    "account": "account",
+    "acctg-freq": "account_gather_frequency",
+    "array": "array",
+    "batch": "batch_features",
+    "begin": "begin_time",
+    "bb": "burst_buffer",
+    "cluster-constraint": "cluster_constraint",
+    "constraint": "constraint",
+    "container": "container",
+    "core-spec": "core_specification",
+    "cores-per-socket": "cores_per_socket",
+    "hint": "cpu_binding_hint",
+    "cpu-freq": "cpu_frequency",
+    "cpus-per-gpu": "cpus_per_gpu",
+    "cpus-per-task": "cpus_per_task",
+    "chdir": "current_working_directory",
+    "deadline": "deadline",
+    "delay-boot": "delay_boot",
+    "dependency": "dependency",
+    "distribution": "distribution",
+    "exclude": "exclude_nodes",
+    "exclusive": "exclusive",
+    "gpu-bind": "gpu_binding",
+    "gpu-freq": "gpu_frequency",
+    "gpus": "gpus",
+    "gpus-per-node": "gpus_per_node",
+    "gpus-per-socket": "gpus_per_socket",
+    "gpus-per-task": "gpus_per_task",
+    "gres-flags": "gres_flags",
+    "gres": "gres",
+    "job-name": "name",
+    "licenses": "licenses",
+    "mail-type": "mail_type",
+    "mail-user": "mail_user",
+    "mcs-label": "mcs_label",
+    "mem-bind": "memory_binding",
+    "mem-per-cpu": "memory_per_cpu",
+    "mem-per-gpu": "memory_per_gpu",
+    "mem": "memory_per_node",
+    "mincpus": "minimum_cpus_per_node",
+    "nice": "nice",
+    "nodelist": "nodelist",
+    "nodes": "nodes",
+    "no-kill": "no_kill",
+    "no-requeue": "no_requeue",
+    "open-mode": "open_mode",
+    "oversubscribe": "oversubscribe",
+    "partition": "partition",
+    "prefer": "prefer",
+    "profile": "profile",
+    "qos": "qos",
+    "requeue": "requeue",
+    "reservation": "reservation",
+    "signal": "signal",
+    "sockets-per-node": "sockets_per_node",
+    "spread-job": "spread_job",
+    "error": "standard_error",
+    "input": "standard_input",
+    "output": "standard_output",
+    "ntasks": "tasks",
+    "ntasks-per-core": "tasks_per_core",
+    "ntasks-per-gpu": "ntasks_per_gpu",
+    "ntasks-per-node": "tasks_per_node",
+    "tasks-per-node": "tasks_per_node",
+    "ntasks-per-socket": "tasks_per_socket",
+    "tmp": "temporary_disk_per_node",
+    "thread-spec": "thread_specification",
+    "threads-per-core": "threads_per_core",
+    "time": "time_limit",
+    "time-min": "time_minimum",
+    "wckey": "wckey",
+}
+# The platform mails, and runs arrays and dependencies itself (batch.PLATFORM_RUN).
+_PLATFORM_RUNS = frozenset({"mail-type", "mail-user"}) | PLATFORM_RUN
+_FLAGS = {"exclusive": "exclusive", "requeue": True, "no-requeue": True, "spread-job": True}
+
+
+def script_properties(script: str) -> dict[str, Any]:
+    """A batch script's #SBATCH options as slurmrestd job properties (values as written)."""
+    try:
+        found = directives(script)
+    except ScriptError:
+        return {}
+    props: dict[str, Any] = {}
+    for d in found:
+        key = REST_KEYS.get(d.name)
+        if key is None or d.name in _PLATFORM_RUNS:
+            continue
+        props[key] = d.value if d.value is not None else _FLAGS.get(d.name, True)
+    return props
 
 
 def _accounting_row(job: Mapping[str, Any]) -> AccountingRow:

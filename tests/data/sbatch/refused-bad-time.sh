@@ -1,0 +1,4 @@
+#!/bin/bash
+#SBATCH --job-name=typo
+#SBATCH --time=2days
+python job.py
