@@ -1,13 +1,14 @@
 """Benchmark of one scheduling cycle (``make bench-sched``).
 
-Builds synthetic snapshots on the default federation (8 sites) with 10,000 projects in 2,000
-organisations, a quarter of the accelerators busy, and 1k / 10k / 100k / 1M pending jobs of
+Builds synthetic snapshots on the default federation (8 sites, 14 partitions; ``--catalog``
+for another) with 10,000 projects in 2,000 organisations, a quarter of the accelerators busy,
+and 1k / 10k / 100k / 1M pending jobs of
 mixed shapes (1-64 accelerators, pinned models or any, CUDA/ROCm/both, 1-48 h, all three
 objectives), each project with allocations on 1-3 partitions. Each size runs in a fresh
 process: the median time of a full cycle, decisions per second, and the process's peak
 memory (snapshot and decisions included).
 
-    python bench/sched.py [--sizes 1000,10000,100000,1000000] [--repeat 3]
+    python bench/sched.py [--sizes 1000,10000,100000,1000000] [--repeat 3] [--catalog PATH]
 """
 
 from __future__ import annotations
@@ -42,9 +43,9 @@ ORGS = 2_000
 NOW = 1_800_000_000.0
 
 
-def build(n: int, seed: int = 7) -> Snapshot:
+def build(n: int, seed: int = 7, catalog_path: str | None = None) -> Snapshot:
     rng = random.Random(seed)
-    catalog = load_catalog()
+    catalog = load_catalog(catalog_path)
     parts = tuple(PartitionState(s, p) for s, p in catalog.partitions())
     usable = [ps for ps in parts if ps.site.is_operational and ps.partition.total_accelerators > 4]
     # Job shapes: a few hundred distinct ones, as a real queue has (people reuse scripts).
@@ -110,8 +111,8 @@ def build(n: int, seed: int = 7) -> Snapshot:
     )
 
 
-def one(n: int, repeat: int) -> dict[str, float]:
-    snap = build(n)
+def one(n: int, repeat: int, catalog_path: str | None = None) -> dict[str, float]:
+    snap = build(n, catalog_path=catalog_path)
     times = []
     placed = 0
     for _ in range(repeat):
@@ -134,16 +135,18 @@ def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--sizes", default="1000,10000,100000,1000000")
     ap.add_argument("--repeat", type=int, default=3)
+    ap.add_argument("--catalog", help="a federation catalog (default: the default one)")
     ap.add_argument("--one", type=int, help=argparse.SUPPRESS)
     args = ap.parse_args()
     if args.one:
-        print(json.dumps(one(args.one, args.repeat)))
+        print(json.dumps(one(args.one, args.repeat, args.catalog)))
         return
+    more = ["--catalog", args.catalog] if args.catalog else []
     rows = []
     for n in (int(x) for x in args.sizes.split(",")):
         repeat = args.repeat if n < 1_000_000 else 1
         out = subprocess.run(
-            [sys.executable, __file__, "--one", str(n), "--repeat", str(repeat)],
+            [sys.executable, __file__, "--one", str(n), "--repeat", str(repeat), *more],
             check=True,
             capture_output=True,
             text=True,
