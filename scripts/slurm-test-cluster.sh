@@ -61,10 +61,11 @@ REST_LOG=$BASE/slurmrestd.log
 REST_URL=http://127.0.0.1:$REST_PORT
 SSH_PORT=16822
 SSH_DIR=$BASE/ssh
-# Leonardo's Booster QoS (docs.hpc.cineca.it, Leonardo): name and limits.
-LEONARDO_QOS=("boost_qos_dbg MaxWall=00:30:00 MaxTRESPerJob=node=2"
-              "boost_qos_bprod MaxWall=24:00:00 MaxTRESPerJob=node=256"
-              "boost_qos_lprod MaxWall=4-00:00:00 MaxTRESPerJob=node=3")
+# Leonardo's Booster QoS (docs.hpc.cineca.it, Leonardo): name, MaxWall, MaxTRESPerJob, written as
+# "sacctmgr show qos" prints them (24 h is 1-00:00:00), so that a changed limit is seen and set again.
+LEONARDO_QOS=("boost_qos_dbg 00:30:00 node=2"
+              "boost_qos_bprod 1-00:00:00 node=256"
+              "boost_qos_lprod 4-00:00:00 node=3")
 
 log() { echo "slurm-test-cluster: $*" >&2; }
 
@@ -360,12 +361,13 @@ install_packages() {
     if [[ ! -e $policy ]]; then
         printf '#!/bin/sh\nexit 101\n' >"$policy" && chmod 755 "$policy" && made_policy=1
     fi
+    local ok=1
     if ! apt-get install -y -q "${missing[@]}" >"/tmp/slurm-test-cluster-apt.log" 2>&1; then
         apt-get update -q >>"/tmp/slurm-test-cluster-apt.log" 2>&1 || true
-        apt-get install -y -q "${missing[@]}" >>"/tmp/slurm-test-cluster-apt.log" 2>&1 ||
-            die "apt-get install ${missing[*]} failed" /tmp/slurm-test-cluster-apt.log
+        apt-get install -y -q "${missing[@]}" >>"/tmp/slurm-test-cluster-apt.log" 2>&1 || ok=0
     fi
     [[ $made_policy == 1 ]] && rm -f "$policy"
+    [[ $ok == 1 ]] || die "apt-get install ${missing[*]} failed" /tmp/slurm-test-cluster-apt.log
     return 0
 }
 
@@ -532,18 +534,25 @@ ensure_cluster() {
 
 # ---------------------------------------------------------------- Leonardo's QoS
 
-# Adds the QoS that are missing (with their limits) and grants all of them at leonardo's root association, which
-# every account and user association below inherits (a child without a QOS list of its own takes its parent's).
+# Adds the QoS that are missing (with their limits; a QoS whose limits differ is modified) and grants all of them,
+# with "normal", at leonardo's root association. Every account and user association created below it later
+# inherits that list: a child association without a QOS list of its own takes its parent's (checked with a new
+# child account, a grandchild and a user on it: "sacctmgr show assoc" lists the four QoS for each, and
+# "sbatch --qos=boost_qos_dbg -A <grandchild>" runs).
 ensure_leonardo_qos() {
-    local have spec name names=() want
-    have=$(sacctmgr_c -n -P show qos format=name) || die "sacctmgr show qos failed" "$DBD_DIR/slurmdbd.log"
+    local have spec name wall tres names=() want
+    have=$(sacctmgr_c -n -P show qos format=name,maxwall,maxtres) || die "sacctmgr show qos failed" "$DBD_DIR/slurmdbd.log"
     for spec in "${LEONARDO_QOS[@]}"; do
-        name=${spec%% *}
+        read -r name wall tres <<<"$spec"
         names+=("$name")
-        if ! grep -qx "$name" <<<"$have"; then
+        if ! grep -q "^$name|" <<<"$have"; then
             log "adding QoS $name"
-            # shellcheck disable=SC2086
-            sacctmgr_c -i add qos $spec >/dev/null || die "sacctmgr add qos $name failed" "$DBD_DIR/slurmdbd.log"
+            sacctmgr_c -i add qos "$name" MaxWall="$wall" MaxTRESPerJob="$tres" >/dev/null ||
+                die "sacctmgr add qos $name failed" "$DBD_DIR/slurmdbd.log"
+        elif ! grep -qx "$name|$wall|$tres" <<<"$have"; then
+            log "setting the limits of QoS $name (MaxWall=$wall MaxTRESPerJob=$tres)"
+            sacctmgr_c -i modify qos where name="$name" set MaxWall="$wall" MaxTRESPerJob="$tres" >/dev/null ||
+                die "sacctmgr modify qos $name failed" "$DBD_DIR/slurmdbd.log"
         fi
     done
     want=$(IFS=,; echo "normal,${names[*]}")
@@ -558,6 +567,10 @@ ensure_leonardo_qos() {
 # ---------------------------------------------------------------- sshd (the login node)
 
 ssh_pid() { pid_alive "$SSH_DIR/sshd.pid" sshd; }
+# sshd without PAM refuses every login, by key too, to an account whose password is locked ("!" in /etc/shadow,
+# as root's on a machine installed without a root password); through PAM the key still gets in. So: no PAM
+# (nothing of /etc/pam.d in the way, as in a container where root's field is "*"), unless root is locked.
+ssh_use_pam() { [[ $(getent shadow root 2>/dev/null | cut -d: -f2) == '!'* ]] && echo yes || echo no; }
 ssh_ok() {
     timeout 10 ssh -p "$SSH_PORT" -i "$SSH_DIR/client_ed25519" -o UserKnownHostsFile="$SSH_DIR/known_hosts" \
         -o StrictHostKeyChecking=yes -o BatchMode=yes root@127.0.0.1 true </dev/null
@@ -574,7 +587,7 @@ PermitRootLogin prohibit-password
 PubkeyAuthentication yes
 PasswordAuthentication no
 KbdInteractiveAuthentication no
-UsePAM no
+UsePAM $(ssh_use_pam)
 StrictModes yes
 PrintMotd no
 Subsystem sftp internal-sftp
@@ -593,7 +606,8 @@ ensure_sshd() {
     put_file "$SSH_DIR/authorized_keys" 600 root:root "$(cat "$SSH_DIR/client_ed25519.pub")" || true
     put_file "$SSH_DIR/known_hosts" 644 root:root "[127.0.0.1]:$SSH_PORT $(cut -d' ' -f1,2 "$SSH_DIR/host_ed25519.pub")" || true
     put_file "$SSH_DIR/sshd_config" 600 root:root "$(sshd_config_text)" && changed=1
-    /usr/sbin/sshd -t -f "$SSH_DIR/sshd_config" 2>"$SSH_DIR/sshd.log" || die "sshd refuses its configuration" "$SSH_DIR/sshd.log"
+    /usr/sbin/sshd -t -f "$SSH_DIR/sshd_config" 2>"$SSH_DIR/sshd_config.check" ||
+        die "sshd refuses its configuration $SSH_DIR/sshd_config" "$SSH_DIR/sshd_config.check"
     if pid=$(ssh_pid); then
         if [[ $changed == 0 ]] && wait_until 10 ssh_ok; then return 0; fi
         log "restarting sshd (configuration changed or not answering)"

@@ -1,6 +1,8 @@
 """Real Slurm clusters for the tests: ``scripts/slurm-test-cluster.sh`` (the same script CI
 runs) installs Slurm if missing and starts munge, slurmdbd on MariaDB, two clusters (``lumi``:
-8 fake MI250X GCDs, CLI transport; ``leonardo``: 4 fake A100, slurmrestd) on loopback.
+8 fake MI250X GCDs, partitions ``standard-g`` (default, whole nodes), ``small-g``, ``dev-g``, CLI
+transport, and an SSH login node on 127.0.0.1:16822; ``leonardo``: 4 fake A100, partition
+``boost_usr_prod`` with the QoS ``boost_qos_dbg``/``bprod``/``lprod``, slurmrestd) on loopback.
 
 Without root and without Slurm the tests skip with the reason; ``AIF_REQUIRE_SLURM=1`` (set in
 CI) turns that skip into a failure. Each platform gets its own account tree (``aift-<random>``)
