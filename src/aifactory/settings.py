@@ -84,6 +84,30 @@ class Settings(BaseSettings):
     fairshare_half_life_s: float = Field(
         default=7 * 86400.0, gt=0, description="Half-life of past usage in fair share."
     )
+    data_stores: Path | None = Field(
+        default=None,
+        description=(
+            "Object stores per site YAML (local directories or S3-compatible); a site not in "
+            "it keeps dataset bytes under data_dir/storage/<site>."
+        ),
+    )
+    data_chunk_bytes: int = Field(
+        default=8 * 1024 * 1024,
+        ge=64 * 1024,
+        le=64 * 1024 * 1024,
+        description="Plaintext bytes per uploaded chunk (S3 needs 5 MiB or more).",
+    )
+    master_keys: SecretStr = Field(
+        default=SecretStr(""),
+        description=(
+            "Master keys wrapping the datasets' data keys, 'id:base64' (32 bytes), comma- or "
+            "line-separated, the first current. Empty: read master_key_file."
+        ),
+    )
+    master_key_file: Path | None = Field(
+        default=None,
+        description="The master keys file; default data_dir/master-keys (made in development).",
+    )
     qos_weights: dict[AccessMode, float] = Field(
         default_factory=dict,
         description=(

@@ -39,6 +39,7 @@ from sqlalchemy import select
 from aifactory.db.tables import Job
 from aifactory.domain.jobs import JobState
 from aifactory.services import identity, jobs
+from tests.api.data_helpers import begin, make_dataset, push
 from tests.conftest import Databases, Platform, build_platform, job_spec
 
 # Rules a static schema cannot state, because they need data (the catalog, the call, the
@@ -60,7 +61,7 @@ DATA_RULES: dict[str, frozenset[str]] = {
     # An array's indexes below MaxArraySize and not backwards; a dependency on jobs that
     # exist; a mail recipient of the job's organisation.
     "POST /api/v1/jobs": frozenset(
-        {"resources", "script", "array", "dependency", "mail_user", "constraints.qos"}
+        {"resources", "script", "array", "dependency", "mail_user", "constraints.qos", "datasets"}
     ),
     "POST /api/v1/calls": frozenset({"rules", "cutoffs", "closes_on"}),
     "POST /api/v1/proposals": frozenset({"resources"}),
@@ -70,6 +71,21 @@ DATA_RULES: dict[str, frozenset[str]] = {
     "POST /api/v1/reviews/{review_id}": frozenset({"passed", "score"}),
     "POST /api/v1/proposals/{proposal_id}/reviewers": frozenset({"kind", "reviewer"}),
     "PUT /api/v1/orgs/{org_id}/restriction": frozenset({"sites"}),
+    # Datasets: a policy's countries and sites must exist in the catalog and admit the home
+    # site; an upload's files fit in its size; a chunk has its exact size and digest; a stage
+    # goes only where the policy admits; a grant names a project and a future expiry.
+    "POST /api/v1/datasets": frozenset({"policy", "home_site", "origin_country"}),
+    "PUT /api/v1/datasets/{dataset_id}/policy": frozenset({"policy"}),
+    "POST /api/v1/datasets/{dataset_id}/uploads": frozenset({"files", "size", "sha256"}),
+    "PUT /api/v1/datasets/{dataset_id}/uploads/{upload_id}/chunks/{index}": frozenset(
+        {"X-Chunk-SHA256", "body", "index"}
+    ),
+    "POST /api/v1/datasets/{dataset_id}/uploads/{upload_id}/complete": frozenset({"sha256"}),
+    "POST /api/v1/datasets/{dataset_id}/versions/{number}/replicas": frozenset(
+        {"site", "legal_basis"}
+    ),
+    "POST /api/v1/datasets/{dataset_id}/grants": frozenset({"project_id", "expires_at"}),
+    "GET /api/v1/datasets/{dataset_id}/versions/{number}/content": frozenset({"Range"}),
 }
 
 # Fixed, so CI replays the same run; AIF_SCHEMATHESIS_SEED / _EXAMPLES explore further.
@@ -135,6 +151,14 @@ def world(tmp_path_factory: pytest.TempPathFactory, databases: Databases) -> Ite
         assert cancelled.status_code == 200, cancelled.text
         spare = owner.post("/tokens", {"name": "spare"})  # the one a fuzzer may revoke
         assert spare.status_code == 201, spare.text
+        # A dataset with a version, an open upload and a grant, so the data routes run past
+        # their 404s too.
+        ds = make_dataset(owner, project["id"], "fuzzed", home_site="local")
+        push(owner, ds["id"], b"fuzzed bytes")
+        upload = begin(owner, ds["id"], b"the next version")
+        second = platform.project(owner, org["id"], "second", gpu_hours=None)
+        grant = owner.post(f"/datasets/{ds['id']}/grants", {"project_id": second["id"]})
+        assert grant.status_code == 201, grant.text
         with jobs_end_quickly(platform):
             yield World(
                 platform,
@@ -148,6 +172,10 @@ def world(tmp_path_factory: pytest.TempPathFactory, databases: Databases) -> Ite
                     "email": other.email,
                     "token_id": spare.json()["id"],
                     "site_id": platform.runtime.catalog.sites[0].id,
+                    "dataset_id": ds["id"],
+                    "upload_id": upload["id"],
+                    "grant_id": grant.json()["id"],
+                    "number": "1",
                 },
             )
     platform.runtime.close()

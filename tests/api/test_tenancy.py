@@ -16,6 +16,7 @@ from typing import Any
 import pytest
 
 from aifactory.services import identity
+from tests.api.data_helpers import begin, make_dataset, push
 from tests.conftest import (
     PROBLEM_JSON,
     Actor,
@@ -47,6 +48,7 @@ class Probe:
     job: str = "pending"  # which of alice's jobs fills {job_id}
     body: Callable[[World], Any] | None = None
     params: dict[str, Any] = field(default_factory=dict)
+    headers: dict[str, str] = field(default_factory=dict)
 
 
 # (method, path) -> probe. Every route of the spec with a path parameter, minus NOT_TENANT_SCOPED.
@@ -98,9 +100,38 @@ CROSS_TENANT: dict[tuple[str, str], Probe] = {
     ("POST", f"{API}/allocations/{{allocation_id}}/report-waiver"): Probe(
         body=lambda w: {"reason": "bob waives"}
     ),
+    ("GET", f"{API}/datasets/{{dataset_id}}"): Probe(),
+    # bob widens alice's residency policy, or grants her dataset to his own project.
+    ("PUT", f"{API}/datasets/{{dataset_id}}/policy"): Probe(
+        body=lambda w: {"kind": "anywhere", "reason": "bob wants it"}
+    ),
+    ("POST", f"{API}/datasets/{{dataset_id}}/grants"): Probe(
+        body=lambda w: {"project_id": w.project_b["id"]}
+    ),
+    ("GET", f"{API}/datasets/{{dataset_id}}/grants"): Probe(),
+    ("DELETE", f"{API}/datasets/{{dataset_id}}/grants/{{grant_id}}"): Probe(),
+    ("POST", f"{API}/datasets/{{dataset_id}}/uploads"): Probe(
+        body=lambda w: {"size": 3, "sha256": "0" * 64}
+    ),
+    ("GET", f"{API}/datasets/{{dataset_id}}/uploads/{{upload_id}}"): Probe(),
+    ("PUT", f"{API}/datasets/{{dataset_id}}/uploads/{{upload_id}}/chunks/{{index}}"): Probe(
+        headers={"X-Chunk-SHA256": "0" * 64}
+    ),
+    ("POST", f"{API}/datasets/{{dataset_id}}/uploads/{{upload_id}}/complete"): Probe(),
+    ("DELETE", f"{API}/datasets/{{dataset_id}}/uploads/{{upload_id}}"): Probe(),
+    ("GET", f"{API}/datasets/{{dataset_id}}/versions"): Probe(),
+    ("GET", f"{API}/datasets/{{dataset_id}}/versions/{{number}}/content"): Probe(),
+    ("POST", f"{API}/datasets/{{dataset_id}}/versions/{{number}}/replicas"): Probe(
+        body=lambda w: {"site": "local", "legal_basis": "bob copies it"}
+    ),
+    ("GET", f"{API}/datasets/{{dataset_id}}/transfers"): Probe(),
 }
+# Integers in paths (a version number, a chunk index) stay as they are in the "missing"
+# probe: the object they belong to is missing instead.
+NUMERIC = ("number", "index")
 
 ALICE_OUTPUT = "alice-confidential-output"
+DATASET_BYTES = b"alice-patient-records-never-for-bob"
 
 
 @dataclass
@@ -119,6 +150,9 @@ class World:
     proposal: dict[str, Any]
     review_id: str
     allocation_id: str
+    dataset: dict[str, Any]
+    upload_id: str
+    grant_id: str
 
     def alice_secrets(self) -> set[str]:
         """Everything about alice that bob must never read."""
@@ -141,6 +175,11 @@ class World:
             self.proposal["title"],
             self.review_id,
             self.allocation_id,
+            self.dataset["id"],
+            self.dataset["name"],
+            self.upload_id,
+            self.grant_id,
+            DATASET_BYTES.decode(),
         }
 
     def path_values(self, probe: Probe) -> dict[str, str]:
@@ -153,6 +192,11 @@ class World:
             "proposal_id": self.proposal["id"],
             "review_id": self.review_id,
             "allocation_id": self.allocation_id,
+            "dataset_id": self.dataset["id"],
+            "upload_id": self.upload_id,
+            "grant_id": self.grant_id,
+            "number": "1",
+            "index": "0",
         }
 
 
@@ -193,6 +237,12 @@ def world(platform: Platform) -> World:
     assert r.status_code == 201, r.text
     review_id = r.json()["id"]
     allocation_id = alice.get("/allocations").json()[0]["id"]
+    dataset = make_dataset(alice, project_a["id"], "alice-patients", classification="personal")
+    push(alice, dataset["id"], DATASET_BYTES)
+    upload_id = begin(alice, dataset["id"], b"alice's next version")["id"]
+    second = platform.project(alice, org_a["id"], "alice-second", gpu_hours=None)
+    r = alice.post(f"/datasets/{dataset['id']}/grants", {"project_id": second["id"]})
+    assert r.status_code == 201, r.text
     return World(
         platform,
         alice,
@@ -208,6 +258,9 @@ def world(platform: Platform) -> World:
         proposal,
         review_id,
         allocation_id,
+        dataset,
+        upload_id,
+        r.json()["id"],
     )
 
 
@@ -226,6 +279,9 @@ def alice_view(w: World) -> dict[str, Any]:
         "proposal": a.get(f"/proposals/{w.proposal['id']}"),
         "allocations": a.get("/allocations"),
         "allocation": a.get(f"/allocations/{w.allocation_id}"),
+        "dataset": a.get(f"/datasets/{w.dataset['id']}"),
+        "upload": a.get(f"/datasets/{w.dataset['id']}/uploads/{w.upload_id}"),
+        "transfers": a.get(f"/datasets/{w.dataset['id']}/transfers"),
     }
     for name, r in view.items():
         assert r.status_code == 200, (name, r.text)
@@ -238,7 +294,7 @@ def _spec_routes(platform: Platform) -> set[tuple[str, str]]:
 
 
 def _call(actor: Actor, method: str, path: str, probe: Probe, w: World) -> Any:
-    headers = {"Authorization": f"Bearer {actor.token}"}
+    headers = {"Authorization": f"Bearer {actor.token}", **probe.headers}
     body = probe.body(w) if probe.body else None
     return actor.client.request(method, path, headers=headers, json=body, params=probe.params)
 
@@ -281,12 +337,13 @@ def test_another_tenants_object_answers_404_like_a_missing_one_and_changes_nothi
     leaked = {s for s in world.alice_secrets() - in_path if s in r.text}
     assert not leaked, f"the 404 body names {leaked}: {r.text}"
     # Indistinguishable from an object that does not exist: no existence oracle.
-    fake = {k: v[:4] + "zzzzzzzzzzzz" for k, v in values.items()}
+    fake = {k: v if k in NUMERIC else v[:4] + "zzzzzzzzzzzz" for k, v in values.items()}
     r_missing = _call(world.bob, method, _fill(template, fake), probe, world)
     assert r_missing.status_code == 404
     body = r.text
     for k in values:
-        body = body.replace(values[k], fake[k])
+        if k not in NUMERIC:
+            body = body.replace(values[k], fake[k])
     assert body == r_missing.text
     # ... and nothing changed for alice.
     assert alice_view(world) == before
@@ -305,7 +362,7 @@ def test_objects_named_in_a_body_or_query_are_scoped_too(world: World) -> None:
     assert r.status_code == missing.status_code == 404, r.text
     assert r.text.replace(world.project_a["id"], "prj-zzzzzzzzzzzz") == missing.text
     assert alice_view(world) == before
-    assert [p["name"] for p in alice.get("/projects").json()] == ["alice-project"]
+    assert [p["name"] for p in alice.get("/projects").json()] == ["alice-project", "alice-second"]
 
 
 def test_lists_show_only_the_callers_tenant(world: World) -> None:

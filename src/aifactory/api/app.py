@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
@@ -16,6 +17,7 @@ from aifactory.api.routers import (
     audit,
     auth,
     calls,
+    data,
     health,
     jobs,
     orgs,
@@ -81,10 +83,16 @@ def create_app(settings: Settings, runtime: Runtime | None = None) -> FastAPI:
         reviews,
         allocations,
         audit,
+        data,
     ):
         app.include_router(module.router, prefix=API_PREFIX)
     app.include_router(sites.slurm_router, prefix=API_PREFIX)
-    app.add_middleware(problems.BodyLimit, max_bytes=settings.max_body_bytes)
+    app.include_router(data.keys_router, prefix=API_PREFIX)
+    app.add_middleware(
+        problems.BodyLimit,
+        max_bytes=settings.max_body_bytes,
+        large=(re.compile(data.CHUNK_PATH), data.CHUNK_MAX_BYTES),
+    )
     problems.document_problems(
         app, lambda spec: _document_catalog(spec, rt.catalog, sorted(rt.connections))
     )

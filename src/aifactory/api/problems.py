@@ -8,12 +8,14 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 from fastapi import FastAPI, Request
+from fastapi.concurrency import run_in_threadpool
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from aifactory.services.errors import Invalid, ServiceError
+from aifactory.services import audit
+from aifactory.services.errors import Invalid, Refused, ServiceError
 
 log = logging.getLogger(__name__)
 PROBLEM_JSON = "application/problem+json"
@@ -79,9 +81,16 @@ def _allowed_methods(request: Request) -> list[str]:
     return sorted(methods)
 
 
+def _record_refusal(request: Request, exc: Refused) -> None:
+    with request.app.state.runtime.db.write() as session:
+        audit.append(session, **exc.event)  # type: ignore[arg-type]
+
+
 def install(app: FastAPI) -> None:
     @app.exception_handler(ServiceError)
-    async def _service_error(_: Request, exc: ServiceError) -> JSONResponse:
+    async def _service_error(request: Request, exc: ServiceError) -> JSONResponse:
+        if isinstance(exc, Refused):
+            await run_in_threadpool(_record_refusal, request, exc)
         errors: list[dict[str, Any]] = []
         if isinstance(exc, Invalid):
             for p in exc.problems:
@@ -125,17 +134,26 @@ def install(app: FastAPI) -> None:
 class BodyLimit:
     """Refuse bodies over ``max_bytes`` with 413, whether or not Content-Length is sent."""
 
-    def __init__(self, app: ASGIApp, max_bytes: int) -> None:
+    def __init__(
+        self, app: ASGIApp, max_bytes: int, large: tuple[re.Pattern[str], int] | None = None
+    ) -> None:
         self.app = app
-        self.max_bytes = max_bytes
+        self.default_max = max_bytes
+        self.large = large  # paths that take bigger bodies (dataset chunks), and their limit
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
+        limit = self.default_max
+        if self.large is not None and self.large[0].match(scope.get("path", "")):
+            limit = self.large[1]
+        await self._limited(scope, receive, send, limit)
+
+    async def _limited(self, scope: Scope, receive: Receive, send: Send, limit: int) -> None:
         for name, value in scope.get("headers", []):
-            if name == b"content-length" and value.isdigit() and int(value) > self.max_bytes:
-                await self._too_large(scope, receive, send)
+            if name == b"content-length" and value.isdigit() and int(value) > limit:
+                await self._too_large(scope, receive, send, limit)
                 return
         seen = 0
 
@@ -144,24 +162,21 @@ class BodyLimit:
             message = await receive()
             if message["type"] == "http.request":
                 seen += len(message.get("body", b""))
-                if seen > self.max_bytes:
+                if seen > limit:
                     # An HTTPException passes FastAPI's body reading (anything else becomes a
                     # 400); our handler renders it as a 413 problem.
-                    raise StarletteHTTPException(
-                        413, f"the request body exceeds {self.max_bytes} bytes"
-                    )
+                    raise StarletteHTTPException(413, f"the request body exceeds {limit} bytes")
             return message
 
         await self.app(scope, limited, send)
 
-    async def _too_large(self, scope: Scope, receive: Receive, send: Send) -> None:
-        response = problem(
-            413, "Content too large", f"the request body exceeds {self.max_bytes} bytes"
-        )
+    async def _too_large(self, scope: Scope, receive: Receive, send: Send, limit: int) -> None:
+        response = problem(413, "Content too large", f"the request body exceeds {limit} bytes")
         await response(scope, receive, send)
 
 
 PUBLIC_OPERATIONS = frozenset({"health", "login"})
+CONFLICT_READS = frozenset({"download_version"})
 _TITLES = {
     401: "No, unknown, revoked or expired API token",
     403: "Not allowed for this caller",
@@ -223,7 +238,9 @@ def document_problems(app: FastAPI, *extras: Callable[[dict[str, Any]], None]) -
                     statuses.add(401)
                 if op.get("parameters") or op.get("requestBody"):
                     statuses.add(422)
-                if method in ("post", "delete"):
+                # A PUT may meet a state that forbids it (an upload already completed); a
+                # download, stored bytes that fail their integrity check.
+                if method in ("post", "delete", "put") or op.get("operationId") in CONFLICT_READS:
                     statuses.add(409)
                 if method in ("post", "put"):
                     statuses.add(413)

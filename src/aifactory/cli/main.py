@@ -15,6 +15,7 @@ from aifactory.cli import (
     admin,
     allocations,
     calls,
+    data,
     jobs,
     reviews,
     serve,
@@ -80,6 +81,7 @@ def root(
 account.register(app)
 tenancy.register(app)
 jobs.register(app)
+data.register(app)
 calls.register(app)
 allocations.register(app)
 reviews.register(app)

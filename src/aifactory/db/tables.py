@@ -389,3 +389,8 @@ class SiteHealth(Base):
     since: Mapped[datetime] = _ts()
     checked_at: Mapped[datetime] = _ts()
     failures: Mapped[int] = mapped_column(Integer, default=0)
+
+
+# The data capability's tables live in their own module; importing it here puts them in the
+# same metadata (the migrations test compares the two).
+from aifactory.db import data_tables as _data_tables  # noqa: E402, F401

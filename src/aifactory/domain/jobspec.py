@@ -21,19 +21,21 @@ from pydantic import (
 
 from aifactory.domain.access import WorkType
 from aifactory.domain.arrays import ARRAY_FORMS, ArraySpec, parse_array
+from aifactory.domain.data import DATASET_REF_FORMS, parse_ref
 from aifactory.domain.dependencies import DEPENDENCY_FORMS, Dependency, parse_dependency
 from aifactory.domain.jobs import JobStack, Objective
 from aifactory.domain.names import document_name, document_non_blank, name_problem
 from aifactory.domain.sbatch import ScriptError, ScriptReading, read_script
+from aifactory.domain.sbatch.header import platform_options
 from aifactory.domain.sbatch.values import MailType, mail_types
 from aifactory.domain.walltime import WALLTIME_FORMS, WALLTIME_PATTERN, parse_walltime
 
-RESERVED_ENV = ("AIF_JOB_ID", "CUDA_VISIBLE_DEVICES", "ROCR_VISIBLE_DEVICES")
+RESERVED_ENV = ("AIF_JOB_ID", "AIF_DATASETS", "CUDA_VISIBLE_DEVICES", "ROCR_VISIBLE_DEVICES")
 # A shell variable name that the platform does not set itself; the same text is the schema's
 # propertyNames pattern, so clients know the rule.
 # Slurm reads SLURM_*, SBATCH_* and SALLOC_* from sbatch's environment as options: a job's env
 # must not steer how the platform submits it.
-RESERVED_ENV_PREFIXES = ("SLURM_", "SBATCH_", "SALLOC_")
+RESERVED_ENV_PREFIXES = ("SLURM_", "SBATCH_", "SALLOC_", "AIF_DATASET_")
 ENV_KEY_PATTERN = (
     "^(?!(?:"
     + "|".join(RESERVED_ENV)
@@ -314,6 +316,15 @@ class JobSpec(BaseModel):
         max_length=254,
         description="Who gets the mail: you (default) or a member of the job's organisation.",
     )
+    datasets: list[Annotated[str, Field(max_length=200)]] = Field(
+        default_factory=list,
+        max_length=50,
+        description=(
+            f"Dataset versions the job reads ({DATASET_REF_FORMS}; as #AIF --dataset): it runs "
+            "only where every one's residency policy allows, with AIF_DATASET_<NAME> naming "
+            "each one's folder."
+        ),
+    )
 
     @field_validator("name")
     @classmethod
@@ -349,6 +360,12 @@ class JobSpec(BaseModel):
                 data.setdefault(key, value)
         if reading.mail_types is not None:
             data.setdefault("mail_type", [m.value for m in reading.mail_types])
+        try:
+            named = [v for _, k, v in platform_options(data["script"]) if k == "dataset"]
+        except ScriptError:
+            named = []  # refused by the field check
+        if named:
+            data.setdefault("datasets", named)
         res = data.get("resources")
         if isinstance(res, dict) or res is None:
             res = dict(res or {})
@@ -378,8 +395,16 @@ class JobSpec(BaseModel):
             return value  # NUL: refused by _run, below
         try:
             read_script(value).resources()
+            platform_options(value)
         except ScriptError as exc:
             raise ValueError(str(exc)) from None
+        return value
+
+    @field_validator("datasets")
+    @classmethod
+    def _datasets(cls, value: list[str]) -> list[str]:
+        for item in value:
+            parse_ref(item)
         return value
 
     @field_validator("array")

@@ -99,6 +99,18 @@ def residency(res: Residency | None, site: Site) -> str | None:
     """The job's data may not be processed at this site."""
     if res is None:
         return None
+    if (res.sites is None or site.id in res.sites) and (
+        res.countries is None or site.country in res.countries
+    ):
+        return None
+    for r in res.rules:  # the first dataset whose own rule excludes the site
+        if r.sites is not None and site.id not in r.sites:
+            return f"data residency: dataset {r.dataset} may be processed only at {r.rule}"
+        if r.countries is not None and site.country not in r.countries:
+            return (
+                f"data residency: dataset {r.dataset} may be processed only in {r.rule}, "
+                f"not {site.country}"
+            )
     names = ", ".join(res.datasets) or "the job's data"
     if res.sites is not None and site.id not in res.sites:
         return f"data residency: {names} may be processed only at {', '.join(sorted(res.sites))}"

@@ -75,13 +75,26 @@ class Demand:
 
 
 @dataclass(frozen=True)
+class DataRule:
+    """One dataset's residency policy: where it may be processed (None: no limit of that
+    kind), and the policy as its owner wrote it ("FI", "EU/EEA", "sites lumi"), to name it."""
+
+    dataset: str
+    rule: str
+    countries: frozenset[str] | None = None
+    sites: frozenset[str] | None = None
+
+
+@dataclass(frozen=True)
 class Residency:
-    """Where a job's datasets may be processed: the countries and/or sites their residency
-    policies allow (None: no limit of that kind), and the datasets, to name them."""
+    """Where a job's datasets may be processed: the countries and/or sites all their residency
+    policies allow (None: no limit of that kind), the datasets, and each one's own rule (to
+    name the dataset and the rule that exclude a site)."""
 
     datasets: tuple[str, ...]
     countries: frozenset[str] | None = None
     sites: frozenset[str] | None = None
+    rules: tuple[DataRule, ...] = ()
 
 
 @dataclass(frozen=True)

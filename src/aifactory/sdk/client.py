@@ -9,14 +9,18 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from datetime import date
 from types import TracebackType
-from typing import Any, Literal, Self
+from typing import TYPE_CHECKING, Any, Literal, Self
 from urllib.parse import quote
 
 import httpx
 
 from aifactory.domain.jobs import FINAL_STATES
+
+if TYPE_CHECKING:
+    from aifactory.sdk.data import DataApi
 
 API_PREFIX = "/api/v1"
 JSON = dict[str, Any]
@@ -134,6 +138,7 @@ class Client:
         params: Mapping[str, Any] | None = None,
         headers: Mapping[str, str] | None = None,
         timeout: float | None = None,
+        content: bytes | None = None,
     ) -> Any:
         all_headers = {"Accept": "application/json"}
         if self.token:
@@ -143,6 +148,7 @@ class Client:
             method,
             f"{self.url}{API_PREFIX}{path}",
             json=json,
+            content=content,
             params=_drop_none(params or {}),
             headers=all_headers,
             # Only a long poll overrides the client's own timeout (which may be injected).
@@ -153,6 +159,28 @@ class Client:
         if response.status_code == 204 or not response.content:
             return None
         return response.json()
+
+    @contextmanager
+    def _stream(
+        self, method: str, path: str, *, headers: Mapping[str, str] | None = None
+    ) -> Iterator[httpx.Response]:
+        """A response read as it arrives (a dataset's bytes); non-2xx raises ApiError."""
+        all_headers = {"Authorization": f"Bearer {self.token}"} if self.token else {}
+        all_headers.update(headers or {})
+        with self._http.stream(
+            method, f"{self.url}{API_PREFIX}{path}", headers=all_headers
+        ) as response:
+            if not response.is_success:
+                response.read()
+                raise ApiError.from_response(response)
+            yield response
+
+    @property
+    def data(self) -> DataApi:
+        """Datasets: create, push, pull, stage, grant (``aifactory.sdk.data``)."""
+        from aifactory.sdk.data import DataApi
+
+        return DataApi(self)
 
     def _get(self, path: str, **params: Any) -> Any:
         return self._request("GET", path, params=params)

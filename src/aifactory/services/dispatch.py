@@ -7,6 +7,7 @@ import contextlib
 import logging
 from collections import defaultdict
 from collections.abc import Callable, Collection, Mapping
+from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -88,6 +89,11 @@ class Dispatcher:
         # Called with (site, allocation id) before a job is handed to a Slurm site, so the
         # allocation's account exists there first.
         self.before_launch = before_launch
+        # Called with (job, site, executor kind, workdir) before a job is launched: puts the
+        # datasets it reads in place and returns the variables naming them.
+        self.prepare_inputs: Callable[[str, str, ExecutorKind, Path], dict[str, str]] | None = None
+        # ... and with the jobs that just ended, to take their datasets away again.
+        self.release_inputs: Callable[[list[str]], None] | None = None
         self.specs = SpecCache()
         self._partitions = {(s.id, p.id): p for s, p in catalog.partitions()}
         self._cancels_sent: set[str] = set()  # cancels handed over, not repeated each pass
@@ -269,6 +275,10 @@ class Dispatcher:
         try:
             if kind is ExecutorKind.SLURM and self.before_launch is not None:
                 self.before_launch(site, allocation_id)
+            if spec.datasets and self.prepare_inputs is not None:
+                self._say(job_id, f"staging {', '.join(spec.datasets)} to {site}")
+                env = self.prepare_inputs(job_id, site, kind, workdir)
+                request = replace(request, platform_env={**request.platform_env, **env})
             # After a crash between launch and its commit the job may already run: adopt it
             # rather than start it twice.
             launched = (
@@ -393,7 +403,17 @@ class Dispatcher:
                         changed += apply_result(session, job, part[job.id], batch)
                 session.flush()  # the jobs' new states first, then the rows that follow them
                 batch.flush(session)
+            if self.release_inputs is not None:
+                self.release_inputs(list(part))
         return changed
+
+    def _say(self, job_id: str, reason: str) -> None:
+        """A placed job's reason while it waits for its launch (staging its datasets)."""
+        with self.db.write() as session:
+            job = session.get(Job, job_id)
+            if job is not None and job.state == JobState.PLACED.value:
+                job.reason = reason[:2000]
+                job.updated_at = utcnow()
 
     def recover(self) -> int:
         """On taking over the executor loop: jobs left ``placed`` by a process that died

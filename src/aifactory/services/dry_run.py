@@ -89,7 +89,7 @@ class DryRuns:
                 demand,
                 now.timestamp(),
                 spec.preemptible,
-                None,
+                prepared.residency,
                 None,
                 array.indexes[0] if array is not None else 0,
                 spec.dependency_spec,

@@ -73,3 +73,13 @@ class Unavailable(ServiceError):
 
     status = 503
     title = "Service unavailable"
+
+
+class Refused(Forbidden):
+    """A refusal that is itself a security-relevant event: the interface records ``event``
+    (the keyword arguments of ``audit.append``) in a transaction of its own, since the
+    refused change rolls back with the exception."""
+
+    def __init__(self, detail: str, event: dict[str, object]) -> None:
+        super().__init__(detail)
+        self.event = event

@@ -19,10 +19,11 @@ from aifactory.domain.jobs import FINAL_STATES, JobState, check_transition
 from aifactory.domain.jobspec import JobSpec
 from aifactory.domain.sbatch import header_end
 from aifactory.domain.stacks import StackNeed, infer_stack
-from aifactory.scheduling.model import Demand
+from aifactory.scheduling.model import Demand, Residency
 from aifactory.scheduling.placement import static_candidates
 from aifactory.services import allocations, arrays, audit, job_mail
 from aifactory.services.batch import WriteBatch
+from aifactory.services.data import placement
 from aifactory.services.errors import Conflict, Forbidden, Invalid, NotFound
 from aifactory.services.identity import Principal
 from aifactory.services.ids import new_id, utcnow
@@ -240,10 +241,16 @@ class Prepared:
     project_id: str
     org_id: str
     digest: str
+    reads: tuple[placement.Reads, ...] = ()  # the dataset versions it reads
+    residency: Residency | None = None
 
 
 def prepare_submission(
-    session: Session, principal: Principal, spec: JobSpec, idempotency_key: str | None
+    session: Session,
+    principal: Principal,
+    spec: JobSpec,
+    idempotency_key: str | None,
+    catalog: Catalog | None = None,
 ) -> Submitted | Prepared:
     """Everything a submission reads (idempotency, the project and the caller's right to
     submit to it), done before the write transaction so that the write lock is held briefly.
@@ -263,7 +270,21 @@ def prepare_submission(
             return Submitted(earlier, False)
     project = _submittable_project(session, principal, spec.project)
     _check_references(session, principal, spec, project)
-    return Prepared(project.id, project.org_id, digest)
+    if not spec.datasets:
+        return Prepared(project.id, project.org_id, digest)
+    reads = placement.resolve(session, principal, project.id, spec.datasets)
+    residency = placement.residency(placement.rules_for(session, reads))
+    if catalog is not None:
+        placement.check_pins(
+            catalog,
+            residency,
+            principal=principal,
+            org_id=project.org_id,
+            sites=spec.constraints.sites,
+            countries=spec.constraints.countries,
+            partitions=spec.constraints.partitions,
+        )
+    return Prepared(project.id, project.org_id, digest, reads, residency)
 
 
 def _check_references(
@@ -339,6 +360,9 @@ def record_submission(
         data["array"] = {"spec": array.text, "tasks": array.size}
     # Core table inserts: the ORM's insert paths cost about twice as much per row.
     session.execute(table(Job).insert(), rows)
+    placement.record(session, [row["id"] for row in rows], prepared.reads)
+    if prepared.reads:
+        data["datasets"] = [r.ref for r in prepared.reads]
     session.execute(
         table(JobEvent).insert(),
         [

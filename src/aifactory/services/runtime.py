@@ -21,12 +21,14 @@ from aifactory.executors.slurm.executor import SlurmExecutor
 from aifactory.notify.mail import Mailer, SmtpMailer
 from aifactory.scheduling.priority import DEFAULT_QOS, Weights
 from aifactory.services import arrays, notifications, obligations
+from aifactory.services.data.placement import Inputs
+from aifactory.services.data.stores import DataPlane, load_store_configs
 from aifactory.services.dispatch import Dispatcher
 from aifactory.services.dry_run import DryRuns
 from aifactory.services.leadership import Lease, make_lease
 from aifactory.services.slurm_sync import SlurmSync
 from aifactory.services.snapshot import Policy
-from aifactory.settings import Settings
+from aifactory.settings import Mode, Settings
 
 log = logging.getLogger(__name__)
 
@@ -150,6 +152,23 @@ class Runtime:
                 reconcile_interval_s=settings.slurm_reconcile_interval_s,
             )
             self.dispatcher.before_launch = self.slurm.ensure_account
+        self.data = DataPlane(
+            catalog=self.catalog,
+            root=settings.data_dir / "storage",
+            configs=(
+                load_store_configs(settings.data_stores, {s.id for s in self.catalog.sites})
+                if settings.data_stores
+                else {}
+            ),
+            chunk_bytes=settings.data_chunk_bytes,
+            key_file=settings.master_key_file or settings.data_dir / "master-keys",
+            keys_env=settings.master_keys.get_secret_value(),
+            create_key_file=settings.mode is Mode.DEVELOPMENT,
+        )
+        slurm = self.executors.get(ExecutorKind.SLURM)
+        inputs = Inputs(self.db, self.data, slurm if isinstance(slurm, SlurmExecutor) else None)
+        self.dispatcher.prepare_inputs = inputs.prepare
+        self.dispatcher.release_inputs = inputs.release
         self.dry_runs = DryRuns(self.db, self.catalog, self.dispatcher.policy)
         self.mailer: Mailer | None = mailer_from(settings)
         self.loops: list[Loop] = []

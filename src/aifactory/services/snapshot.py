@@ -31,6 +31,7 @@ from aifactory.scheduling.model import (
 )
 from aifactory.scheduling.priority import DEFAULT_HALF_LIFE_S, Account, Weights, decayed
 from aifactory.services import allocations, slurm_sites, tenancy
+from aifactory.services.data import placement as data_placement
 from aifactory.services.ids import as_utc
 from aifactory.services.jobs import demand_of
 
@@ -310,6 +311,7 @@ def build(
     reasons: dict[str, str] = {}
     pending = []
     arrays: dict[str, int] = {}  # array -> its throttle
+    residencies = data_placement.pending_residencies(session)
     for row in pending_rows:
         job_id, project_id, org_id, reason, created, array_id, index = row[:7]
         s = specs.cached(job_id)
@@ -324,7 +326,7 @@ def build(
                 s.demand,
                 as_utc(created).timestamp(),
                 s.preemptible,
-                None,
+                residencies.get(job_id),
                 array_id,
                 index or 0,
                 deps.get(job_id),

@@ -65,7 +65,7 @@ def submit_job(
     spec = jobs.normalise(spec, runtime.catalog)
     jobs.check_against_catalog(spec, runtime.catalog)
     with runtime.db.read() as session:
-        prepared = jobs.prepare_submission(session, caller, spec, idempotency_key)
+        prepared = jobs.prepare_submission(session, caller, spec, idempotency_key, runtime.catalog)
         if isinstance(prepared, jobs.Submitted):
             response.status_code = status.HTTP_200_OK
             return views.job(prepared.job)

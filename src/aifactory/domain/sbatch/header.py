@@ -160,3 +160,39 @@ def without_directives(text: str, names: frozenset[str], why: str) -> str:
             ]
             lines[number - 1] = f"#SBATCH {shlex.join(words)}"  # sbatch may not strip a comment
     return "\n".join(lines)
+
+
+AIF_OPTIONS = ("dataset",)  # what "#AIF" lines may say; sbatch reads them as comments
+
+
+def platform_options(text: str) -> list[tuple[int, str, str]]:
+    """The platform's own ``#AIF --name=value`` (or ``--name value``) lines of the header,
+    as (line, name, value); :class:`ScriptError` for an option it does not know."""
+    out: list[tuple[int, str, str]] = []
+    for number, line in enumerate(text.split("\n"), start=1):
+        if line.startswith("#AIF") and line[4:5] in _SPACE:
+            try:
+                words = shlex.split(line[4:], comments=True)
+            except ValueError as exc:
+                raise ScriptError(number, "#AIF", str(exc)) from None
+            i = 0
+            while i < len(words):
+                word = words[i]
+                name, eq, value = word.removeprefix("--").partition("=")
+                if not word.startswith("--") or name not in AIF_OPTIONS:
+                    raise ScriptError(
+                        number, word, f"not an #AIF option; known: --{', --'.join(AIF_OPTIONS)}"
+                    )
+                if not eq:
+                    i += 1
+                    if i >= len(words):
+                        raise ScriptError(number, word, "needs a value")
+                    value = words[i]
+                out.append((number, name, value))
+                i += 1
+        elif not line.startswith(("#SBATCH", "#SLURM")) and line.lstrip(_SPACE)[:1] not in (
+            "",
+            "#",
+        ):
+            break
+    return out

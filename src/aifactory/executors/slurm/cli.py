@@ -11,11 +11,12 @@ import os
 import shlex
 import subprocess
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 
 from aifactory.domain.execution import LogChunk
 from aifactory.executors import logs
+from aifactory.executors.slurm import files
 from aifactory.executors.slurm.client import (
     AccountingRow,
     QueueRow,
@@ -203,6 +204,21 @@ class CliClient:
 
     def cancel(self, slurm_id: str) -> None:
         self.run(["scancel", f"--clusters={self.conn.cluster}", slurm_id])
+
+    def write_files(
+        self, folder: str, filename: str | None, chunks: Iterable[bytes], size: int
+    ) -> None:
+        """A job's input at the site: one file, or (``filename`` None) a tar unpacked."""
+        if not self.conn.ssh:
+            files.write_local(folder, filename, chunks)
+        else:
+            files.write_over_ssh(self.conn, self.ssh_argv, folder, filename, chunks, size)
+
+    def remove_files(self, folder: str) -> None:
+        if not self.conn.ssh:
+            files.remove_local(folder)
+        else:
+            files.remove_over_ssh(self.conn, self.ssh_argv, folder)
 
     def read_file(self, path: str, *, offset: int = 0, tail_lines: int | None = None) -> LogChunk:
         """A log file at the site: here, or on the login node over SSH (its size, then the

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Protocol
 
@@ -74,3 +74,11 @@ class SlurmClient(Protocol):
     def read_file(self, path: str, *, offset: int = 0, tail_lines: int | None = None) -> LogChunk:
         """A file at the site (a job's log)."""
         ...
+
+    def write_files(
+        self, folder: str, filename: str | None, chunks: Iterable[bytes], size: int
+    ) -> None:
+        """Put a job's input in ``folder`` at the site: one file, or a tar unpacked."""
+        ...
+
+    def remove_files(self, folder: str) -> None: ...

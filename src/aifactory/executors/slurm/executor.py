@@ -12,7 +12,7 @@ import contextlib
 import logging
 import time
 from collections import defaultdict
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import replace
 from pathlib import Path
 from typing import TypeVar
@@ -108,6 +108,19 @@ class SlurmExecutor:
             workdir=workdir,
             logs=paths,
         )
+
+    # -- a job's input files ---------------------------------------------------------------
+    def inputs_dir(self, site: str, request_workdir: Path, job_id: str) -> Path:
+        """Where a job's datasets go at its site: ``<its folder there>/datasets``."""
+        return self._workdir(site, request_workdir, job_id) / "datasets"
+
+    def put_files(
+        self, site: str, folder: str, filename: str | None, chunks: Iterable[bytes], size: int
+    ) -> None:
+        self._call(site, lambda c: c.write_files(folder, filename, chunks, size))
+
+    def remove_files(self, site: str, folder: str) -> None:
+        self._call(site, lambda c: c.remove_files(folder))
 
     def read_log(
         self, job: Tracked, stream: str, *, offset: int = 0, tail_lines: int | None = None

@@ -12,7 +12,7 @@ import os
 import re
 import subprocess
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -256,6 +256,15 @@ class RestClient:
 
     def cancel(self, slurm_id: str) -> None:
         self._request("DELETE", f"/slurm/{self.version()}/job/{slurm_id}")
+
+    def write_files(
+        self, folder: str, filename: str | None, chunks: Iterable[bytes], size: int
+    ) -> None:
+        """slurmrestd takes no files: over SSH, or into the jobs_dir the site shares."""
+        CliClient(self.conn).write_files(folder, filename, chunks, size)
+
+    def remove_files(self, folder: str) -> None:
+        CliClient(self.conn).remove_files(folder)
 
     def read_file(self, path: str, *, offset: int = 0, tail_lines: int | None = None) -> LogChunk:
         """slurmrestd serves no files: over SSH when the connection has a login node,
