@@ -7,7 +7,7 @@ PORT   ?= 8000
 # pytest's exit code 5 ("no tests collected") is a failure here, never a pass.
 PYTEST_ARGS ?= -n 2 --dist loadgroup
 
-.PHONY: run test lint typecheck unit bench bench-slurm bench-sched clean
+.PHONY: run test lint typecheck unit bench bench-slurm bench-sched bench-data clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -47,6 +47,10 @@ bench-sched: $(VENV)/.installed-test
 	$(BIN)/python bench/sched.py --sizes 1000,10000,100000,1000000 --repeat 3
 	$(BIN)/python bench/sched_live.py --jobs 10000
 	$(BIN)/python bench/sched_live.py --jobs 100000
+
+# A 1 GiB file up and down through a fresh server over loopback HTTP: docs/benchmarks.md.
+bench-data: $(VENV)/.installed-test
+	$(BIN)/python bench/data.py --size-mib 1024
 
 clean:
 	rm -rf $(VENV) data .pytest_cache .mypy_cache .ruff_cache

@@ -7,6 +7,7 @@ points it at FastAPI's TestClient, and ``AIF_CONFIG_HOME`` at a temporary direct
 from __future__ import annotations
 
 import json
+import os
 import stat
 import time
 from collections.abc import Iterator
@@ -375,30 +376,43 @@ def test_admin_init_once(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Non
     assert second.exit_code == 0 and "An admin exists already" in second.stdout
 
 
-def test_serve_prepares_and_runs_uvicorn(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_serve_prepares_and_then_becomes_the_uvicorn_server(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     _env_clean(monkeypatch, tmp_path)
     monkeypatch.setenv("AIF_DATA_DIR", str(tmp_path / "srv"))
     monkeypatch.setenv("AIF_HOST", "127.0.0.1")  # restored after the test; serve sets it
     monkeypatch.setenv("AIF_PORT", "8000")
-    calls: list[tuple[Any, dict[str, Any]]] = []
-    monkeypatch.setattr(serve.uvicorn, "run", lambda app, **kw: calls.append((app, kw)))
+    calls: list[list[str]] = []
+    monkeypatch.setattr(serve.os, "execv", lambda exe, argv: calls.append(argv))
     runner = CliRunner()
 
     one = runner.invoke(cli_app, ["serve", "--port", "8123"])
     assert one.exit_code == 0, one.output
     assert "Admin token written to" in one.stdout
-    app, kw = calls.pop()
-    assert isinstance(app, FastAPI)
-    assert kw == {"host": "127.0.0.1", "port": 8123}
+    argv = calls.pop()
+    assert argv[1:] == [
+        "-m",
+        "uvicorn",
+        "--factory",
+        "aifactory.api.asgi:app_factory",
+        "--host",
+        "127.0.0.1",
+        "--port",
+        "8123",
+    ]
+    assert os.environ["AIF_PORT"] == "8123"  # the server process reads its settings from here
 
+    monkeypatch.setenv("AIF_PORT", "8000")
     many = runner.invoke(cli_app, ["serve", "--workers", "3", "--host", "0.0.0.0"])
     assert many.exit_code == 0, many.output
     assert "An admin exists already" in many.stdout
     assert "SQLite" in many.stderr
-    app, kw = calls.pop()
-    assert app == "aifactory.cli.serve:app_factory"
-    assert kw == {"factory": True, "host": "0.0.0.0", "port": 8000, "workers": 3}
-    assert isinstance(serve.app_factory(), FastAPI)
+    argv = calls.pop()
+    assert argv[-6:] == ["--host", "0.0.0.0", "--port", "8000", "--workers", "3"]
+    from aifactory.api.asgi import app_factory
+
+    assert isinstance(app_factory(), FastAPI)
 
 
 SBATCH_SCRIPT = """#!/bin/bash

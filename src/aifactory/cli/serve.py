@@ -1,20 +1,19 @@
 """``aif serve``: migrate, make the first admin, check the catalog, run the API with uvicorn.
 
-With ``--workers N > 1`` uvicorn imports the app by name in each worker process:
-:func:`app_factory` builds it from the same ``AIF_*`` environment.
+Once the platform is prepared, the command replaces itself (``exec``, the same process id)
+with ``uvicorn --factory aifactory.api.asgi:app_factory``: each server process builds the app
+from the same ``AIF_*`` environment and carries none of the command line's modules.
 """
 
 from __future__ import annotations
 
 import os
+import sys
 from typing import Annotated
 
 import typer
-import uvicorn
-from fastapi import FastAPI
 from pydantic import ValidationError
 
-from aifactory.api.app import create_app
 from aifactory.catalog.validate import CatalogError
 from aifactory.cli import output as o
 from aifactory.cli.admin import report_admin
@@ -22,12 +21,7 @@ from aifactory.services import bootstrap
 from aifactory.services.runtime import Runtime
 from aifactory.settings import Settings, load_settings
 
-FACTORY = "aifactory.cli.serve:app_factory"
-
-
-def app_factory() -> FastAPI:
-    """The app for one uvicorn worker; settings come from the environment."""
-    return create_app(load_settings())
+FACTORY = "aifactory.api.asgi:app_factory"
 
 
 def register(app: typer.Typer) -> None:
@@ -66,17 +60,20 @@ def serve(
         opened = bootstrap.open_default_calls(runtime.db, settings, runtime.catalog)
         if opened:
             o.out(f"Opened {opened} access calls on this machine: aif calls")
-        if workers == 1:
-            uvicorn.run(create_app(settings, runtime), host=settings.host, port=settings.port)
-            return
     finally:
         runtime.close()
-    if settings.effective_database_url.startswith("sqlite"):
+    if workers > 1 and settings.effective_database_url.startswith("sqlite"):
         o.warn(
             f"{workers} workers share one SQLite database, which serialises writes; "
             "use PostgreSQL (AIF_DATABASE_URL) to scale out"
         )
-    # The workers rebuild settings from the environment; carry what the options changed.
+    # The server rebuilds settings from the environment; carry what the options changed.
     os.environ["AIF_HOST"] = settings.host
     os.environ["AIF_PORT"] = str(settings.port)
-    uvicorn.run(FACTORY, factory=True, host=settings.host, port=settings.port, workers=workers)
+    argv = [sys.executable, "-m", "uvicorn", "--factory", FACTORY]
+    argv += ["--host", settings.host, "--port", str(settings.port)]
+    if workers > 1:
+        argv += ["--workers", str(workers)]
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os.execv(sys.executable, argv)
