@@ -458,3 +458,15 @@ def test_the_sdk_push_resumes_after_an_interruption_and_pull_resumes_too(
     assert dest.read_bytes() == data and not (tmp_path / "back.bin.part").exists()
     log = ada.get(f"/datasets/{ds['id']}/transfers").json()
     assert log[-1]["kind"] == "download" and log[-1]["bytes"] == len(data) - (2 * CHUNK + 5)
+
+
+@pytest.mark.parametrize("path", ["/versions/{big}/content", "/uploads/upl-x/chunks/{big}"])
+def test_numbers_in_paths_beyond_what_the_database_holds_are_422_not_500(
+    dp: Platform, path: str
+) -> None:
+    ada = dp.user("ada")
+    prj = dp.project(ada, dp.org(ada)["id"], gpu_hours=None)
+    ds = make_dataset(ada, prj["id"], "x")
+    url = f"/datasets/{ds['id']}" + path.format(big=2**70)
+    r = ada.get(url) if "content" in url else ada.put(url, content=b"x")
+    assert r.status_code == 422, r.text

@@ -7,7 +7,7 @@ import itertools
 from collections.abc import Iterator
 from typing import Annotated
 
-from fastapi import APIRouter, Header, Query, Request, Response, status
+from fastapi import APIRouter, Header, Path, Query, Request, Response, status
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import StreamingResponse
 from sqlalchemy import select
@@ -46,6 +46,9 @@ router = APIRouter(prefix="/datasets", tags=["data"])
 keys_router = APIRouter(prefix="/data", tags=["data"])
 
 _PIECE = 1024 * 1024
+# Path integers within what the database stores (a version number, a chunk index).
+VersionNumber = Annotated[int, Path(ge=1, le=2**31 - 1)]
+ChunkIndex = Annotated[int, Path(ge=0, le=2**31 - 1)]
 CHUNK_PATH = r"^/api/v1/datasets/[^/]+/uploads/[^/]+/chunks/[0-9]+$"
 CHUNK_MAX_BYTES = MAX_CHUNK_BYTES
 
@@ -281,7 +284,7 @@ async def _read_body(request: Request, pool: BufferPool) -> tuple[bytearray, int
 async def put_chunk(
     dataset_id: str,
     upload_id: str,
-    index: int,
+    index: ChunkIndex,
     request: Request,
     runtime: Rt,
     caller: Caller,
@@ -387,7 +390,7 @@ def _range_start(header: str | None, size: int) -> int:
 )
 def download_version(
     dataset_id: str,
-    number: int,
+    number: VersionNumber,
     runtime: Rt,
     caller: Caller,
     range_: Annotated[str | None, Header(alias="Range")] = None,
@@ -442,7 +445,7 @@ def download_version(
     status_code=status.HTTP_201_CREATED,
 )
 def stage_replica(
-    dataset_id: str, number: int, body: ReplicaCreate, runtime: Rt, caller: Caller
+    dataset_id: str, number: VersionNumber, body: ReplicaCreate, runtime: Rt, caller: Caller
 ) -> VersionPublic:
     """Copy a version to another site, if its policy admits the site (else 403, audited)."""
     with runtime.db.write() as session:

@@ -89,12 +89,12 @@ class DatasetPublic(BaseModel):
 
 class FileSpec(Strict):
     path: str = Field(min_length=1, max_length=4096)
-    size: JsonInt = Field(ge=0)
+    size: JsonInt = Field(ge=0, le=2**62)
     sha256: str | None = Field(default=None, pattern=r"^[0-9a-f]{64}$")
 
 
 class UploadCreate(Strict):
-    size: JsonInt = Field(ge=0, description="The version's size in bytes.")
+    size: JsonInt = Field(ge=0, le=2**62, description="The version's size in bytes.")
     sha256: str = Field(pattern=r"^[0-9a-f]{64}$", description="Of the whole content.")
     files: list[FileSpec] = Field(
         default_factory=list, max_length=100_000, description="What the version holds."
