@@ -306,6 +306,9 @@ def proposal_form(
 
 
 def build_platform(tmp_path: Path, db_url: str, **overrides: Any) -> Platform:
+    # Every test's client is one address: the log-in limit is the rate-limit tests' own.
+    overrides.setdefault("logins_per_5min", 10_000)
+    overrides.setdefault("signups_per_hour", 10_000)
     settings = load_settings(
         data_dir=tmp_path / "data",
         database_url=db_url,

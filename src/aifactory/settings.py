@@ -84,6 +84,16 @@ class Settings(BaseSettings):
     fairshare_half_life_s: float = Field(
         default=7 * 86400.0, gt=0, description="Half-life of past usage in fair share."
     )
+    public_url: str = Field(
+        default="",
+        max_length=500,
+        description="The address users reach the platform at, for links in mail; default: http://host:port.",
+    )
+    signup: bool = Field(default=True, description="Anyone may sign up (e-mail verified).")
+    signups_per_hour: int = Field(default=5, ge=1, description="Sign-ups per client address.")
+    logins_per_5min: int = Field(
+        default=10, ge=1, description="Log-in attempts per client address and per e-mail."
+    )
     data_stores: Path | None = Field(
         default=None,
         description=(
@@ -147,6 +157,10 @@ class Settings(BaseSettings):
         if self.database_url:
             return self.database_url
         return f"sqlite:///{(self.data_dir / 'aifactory.db').resolve()}"
+
+    @property
+    def base_url(self) -> str:
+        return (self.public_url or f"http://{self.host}:{self.port}").rstrip("/")
 
     @property
     def jobs_dir(self) -> Path:

@@ -86,6 +86,9 @@ DATA_RULES: dict[str, frozenset[str]] = {
     ),
     "POST /api/v1/datasets/{dataset_id}/grants": frozenset({"project_id", "expires_at"}),
     "GET /api/v1/datasets/{dataset_id}/versions/{number}/content": frozenset({"Range"}),
+    # A mailed link's token must be one the platform sent, unused and not expired.
+    "POST /api/v1/auth/verify-email": frozenset({"token"}),
+    "POST /api/v1/auth/password-reset/confirm": frozenset({"token"}),
 }
 
 # Fixed, so CI replays the same run; AIF_SCHEMATHESIS_SEED / _EXAMPLES explore further.

@@ -37,7 +37,17 @@ NOT_TENANT_SCOPED = {
     "tests/api/test_access_api.py)",
 }
 # The only routes that answer without a token.
-ANONYMOUS = {("GET", f"{API}/health"), ("POST", f"{API}/auth/login")}
+ANONYMOUS = {
+    ("GET", f"{API}/health"),
+    ("POST", f"{API}/auth/login"),
+    # Self-service accounts: how someone without an account (or who lost its password) gets
+    # one; each answers alike whether or not the address has an account.
+    ("POST", f"{API}/auth/signup"),
+    ("POST", f"{API}/auth/verify-email"),
+    ("POST", f"{API}/auth/verify-email/resend"),
+    ("POST", f"{API}/auth/password-reset"),
+    ("POST", f"{API}/auth/password-reset/confirm"),
+}
 
 
 @dataclass(frozen=True)
@@ -491,7 +501,7 @@ def test_every_endpoint_but_health_and_login_needs_a_live_token(
         answered.add((method, template))
     assert answered == _spec_routes(platform) - ANONYMOUS
     assert platform.admin.get("/jobs").json()["total"] == jobs_before
-    # The two public routes do work without a token.
+    # The public routes do work without a token.
     assert platform.client.get(f"{API}/health").status_code == 200
 
 

@@ -13,6 +13,7 @@ from fastapi.routing import APIRoute
 from aifactory import __version__
 from aifactory.api import problems
 from aifactory.api.routers import (
+    accounts,
     allocations,
     audit,
     auth,
@@ -29,6 +30,7 @@ from aifactory.api.routers import (
 from aifactory.domain.catalog import Catalog
 from aifactory.services.runtime import Runtime
 from aifactory.settings import Settings
+from aifactory.web import pages
 
 API_PREFIX = "/api/v1"
 
@@ -75,6 +77,7 @@ def create_app(settings: Settings, runtime: Runtime | None = None) -> FastAPI:
         health,
         sites,
         auth,
+        accounts,
         orgs,
         projects,
         jobs,
@@ -88,6 +91,7 @@ def create_app(settings: Settings, runtime: Runtime | None = None) -> FastAPI:
         app.include_router(module.router, prefix=API_PREFIX)
     app.include_router(sites.slurm_router, prefix=API_PREFIX)
     app.include_router(data.keys_router, prefix=API_PREFIX)
+    app.include_router(pages.router)  # the web portal's pages, outside the API
     app.add_middleware(
         problems.BodyLimit,
         max_bytes=settings.max_body_bytes,

@@ -15,7 +15,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from aifactory.services import audit
-from aifactory.services.errors import Invalid, Refused, ServiceError
+from aifactory.services.errors import Invalid, Refused, ServiceError, TooManyRequests
 
 log = logging.getLogger(__name__)
 PROBLEM_JSON = "application/problem+json"
@@ -101,6 +101,8 @@ def install(app: FastAPI) -> None:
                     entry["rule"] = p.rule
                 errors.append(entry)
         headers = {"WWW-Authenticate": "Bearer"} if exc.status == 401 else {}
+        if isinstance(exc, TooManyRequests):
+            headers["Retry-After"] = str(exc.retry_after_s)
         return problem(exc.status, exc.title, exc.detail, errors, **headers)
 
     @app.exception_handler(RequestValidationError)
@@ -175,7 +177,24 @@ class BodyLimit:
         await response(scope, receive, send)
 
 
-PUBLIC_OPERATIONS = frozenset({"health", "login"})
+PUBLIC_OPERATIONS = frozenset(
+    {
+        "health",
+        "login",
+        "sign_up",
+        "verify_email",
+        "resend_verification",
+        "request_password_reset",
+        "reset_password",
+    }
+)
+# Rate-limited, and what they answer beyond a problem of their input.
+LIMITED = {
+    "login": {401, 403, 429},
+    "sign_up": {403, 429},
+    "resend_verification": {429},
+    "request_password_reset": {429},
+}
 CONFLICT_READS = frozenset({"download_version"})
 _TITLES = {
     401: "No, unknown, revoked or expired API token",
@@ -183,6 +202,7 @@ _TITLES = {
     404: "Not found, or another tenant's",
     409: "Conflicts with the current state",
     413: "Request body too large",
+    429: "Too many attempts; Retry-After says when to try again",
     422: "Invalid input, naming the field and the allowed values",
     500: "Unexpected error (rolled back, logged)",
 }
@@ -234,8 +254,8 @@ def document_problems(app: FastAPI, *extras: Callable[[dict[str, Any]], None]) -
                 if op.get("operationId") not in PUBLIC_OPERATIONS:
                     # 404 also where an id in the body or query names a missing object.
                     statuses |= {401, 403, 404}
-                elif op.get("operationId") == "login":
-                    statuses.add(401)
+                else:
+                    statuses |= LIMITED.get(op.get("operationId", ""), set())
                 if op.get("parameters") or op.get("requestBody"):
                     statuses.add(422)
                 # A PUT may meet a state that forbids it (an upload already completed); a

@@ -46,6 +46,23 @@ class User(Base):
     platform_roles: Mapped[list[Any]] = mapped_column(JSON, default=list)
     created_at: Mapped[datetime] = _ts()
     disabled: Mapped[bool] = mapped_column(Boolean, default=False)
+    # None: signed up and not verified yet (no log-in until then). Accounts an admin made
+    # are verified when made.
+    email_verified_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+
+
+class AccountToken(Base):
+    """A single-use, expiring token mailed to a user (verify the e-mail, reset the password);
+    only its hash is stored."""
+
+    __tablename__ = "account_tokens"
+    id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    user_id: Mapped[str] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    purpose: Mapped[str] = mapped_column(String(20))
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    created_at: Mapped[datetime] = _ts()
+    expires_at: Mapped[datetime] = _ts()
+    used_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
 
 
 class Organisation(Base):

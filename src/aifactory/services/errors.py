@@ -63,6 +63,19 @@ class Forbidden(ServiceError):
     title = "Forbidden"
 
 
+class Unverified(Forbidden):
+    """The password is right; the account's e-mail address is not verified yet."""
+
+
+class TooManyRequests(ServiceError):
+    status = 429
+    title = "Too many requests"
+
+    def __init__(self, detail: str, retry_after_s: float) -> None:
+        super().__init__(detail)
+        self.retry_after_s = max(1, int(retry_after_s + 0.999))
+
+
 class Conflict(ServiceError):
     status = 409
     title = "Conflict"

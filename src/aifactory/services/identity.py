@@ -16,7 +16,7 @@ from sqlalchemy.orm import Session
 from aifactory.db.tables import ApiToken, Membership, ProjectMember, User
 from aifactory.domain.identity import MembershipRole, PlatformRole
 from aifactory.services import audit
-from aifactory.services.errors import Conflict, NotFound, Unauthenticated
+from aifactory.services.errors import Conflict, NotFound, Unauthenticated, Unverified
 from aifactory.services.ids import as_utc, new_id, utcnow
 
 TOKEN_PREFIX = "aif_"
@@ -77,6 +77,7 @@ def create_user(
     password: str | None,
     roles: frozenset[PlatformRole] = frozenset(),
     actor: str = audit.SYSTEM_ACTOR,
+    verified: bool = True,
 ) -> User:
     email = email.strip().lower()
     if session.execute(select(User.id).where(User.email == email)).first():
@@ -89,6 +90,7 @@ def create_user(
         platform_roles=sorted(r.value for r in roles),
         created_at=utcnow(),
         disabled=False,
+        email_verified_at=utcnow() if verified else None,
     )
     session.add(user)
     session.flush()
@@ -217,6 +219,11 @@ def login(session: Session, *, email: str, password: str, ttl: timedelta) -> tup
         ok = False
     if not ok or user is None:
         raise Unauthenticated("e-mail or password is wrong")
+    if user.email_verified_at is None:  # the password is right: saying so leaks nothing
+        raise Unverified(
+            "verify your e-mail address first: follow the link we sent "
+            "(POST /api/v1/auth/verify-email/resend sends a new one)"
+        )
     return issue_token(session, user_id=user.id, name="login", ttl=ttl, actor=user.id)
 
 

@@ -11,6 +11,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
 
 from aifactory.catalog.loader import load_catalog
+from aifactory.core.ratelimit import RateLimit
 from aifactory.db.engine import Database
 from aifactory.domain.catalog import Catalog, ExecutorKind
 from aifactory.domain.execution import Executor
@@ -169,6 +170,12 @@ class Runtime:
         inputs = Inputs(self.db, self.data, slurm if isinstance(slurm, SlurmExecutor) else None)
         self.dispatcher.prepare_inputs = inputs.prepare
         self.dispatcher.release_inputs = inputs.release
+        # Per process (several API processes each count their own): see docs/identity.md.
+        self.limits = {
+            "signup": RateLimit(settings.signups_per_hour, 3600),
+            "login": RateLimit(settings.logins_per_5min, 300),
+            "reset": RateLimit(settings.signups_per_hour, 3600),
+        }
         self.dry_runs = DryRuns(self.db, self.catalog, self.dispatcher.policy)
         self.mailer: Mailer | None = mailer_from(settings)
         self.loops: list[Loop] = []

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-from fastapi import APIRouter, status
+from fastapi import APIRouter, Request, status
 
 from aifactory.api import views
 from aifactory.api.deps import Caller, Rt
+from aifactory.api.routers.accounts import client_of, limit
 from aifactory.api.schemas import (
     LoginRequest,
     MePublic,
@@ -34,9 +35,11 @@ def _created(tok: ApiToken, plain: str) -> TokenCreated:
     response_model=TokenCreated,
     status_code=status.HTTP_201_CREATED,
 )
-def login(body: LoginRequest, runtime: Rt) -> TokenCreated:
-    """Exchange e-mail and password for an API token (the only call besides health that
-    needs none). Both success and failure are audit events."""
+def login(body: LoginRequest, request: Request, runtime: Rt) -> TokenCreated:
+    """Exchange e-mail and password for an API token (with health and the sign-up calls, the
+    only ones that need none). Both success and failure are audit events; attempts are limited
+    per client address and per e-mail."""
+    limit(runtime, "login", f"ip:{client_of(request)}", f"email:{body.email.strip().lower()}")
     ttl = timedelta(days=runtime.settings.token_ttl_days)
     try:
         with runtime.db.write() as session:
@@ -64,7 +67,7 @@ def me(runtime: Rt, caller: Caller) -> MePublic:
     status_code=status.HTTP_201_CREATED,
 )
 def create_user(body: UserCreate, runtime: Rt, caller: Caller) -> UserPublic:
-    """Admins create accounts (sign-up through the portal and OIDC come later)."""
+    """Admins create accounts (verified at once); anyone may sign up (POST /auth/signup)."""
     if not caller.is_admin:
         raise Forbidden("only platform admins may create users")
     with runtime.db.write() as session:

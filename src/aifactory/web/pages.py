@@ -1,0 +1,121 @@
+"""The pages account mails link to: ``/verify-email?token=…`` verifies the address;
+``/reset-password`` asks for a reset link, and with ``?token=…`` sets a new password. A
+form keeps what the user typed (never a password) and shows each field's error beside it.
+
+The reset form carries its single-use token, which an attacker does not have: a forged
+submission cannot change a password (the portal's own forms get CSRF tokens with sessions)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+from urllib.parse import parse_qs
+
+from fastapi import APIRouter, Request
+from fastapi.responses import HTMLResponse
+from fastapi.templating import Jinja2Templates
+
+from aifactory.api.deps import Rt
+from aifactory.api.routers.accounts import client_of, limit
+from aifactory.services import accounts
+from aifactory.services.errors import Invalid, TooManyRequests
+
+router = APIRouter(include_in_schema=False)
+templates = Jinja2Templates(directory=Path(__file__).parent / "templates")
+_MAX_FORM = 8192
+
+
+def _page(request: Request, name: str, status: int = 200, **context: Any) -> HTMLResponse:
+    return templates.TemplateResponse(request, name, context, status_code=status)
+
+
+async def _form(request: Request) -> dict[str, str]:
+    body = (await request.body())[:_MAX_FORM].decode("utf-8", errors="replace")
+    return {k: v[0] for k, v in parse_qs(body, keep_blank_values=True).items()}
+
+
+@router.get("/verify-email", response_class=HTMLResponse)
+def verify_email(request: Request, runtime: Rt, token: str = "") -> HTMLResponse:
+    try:
+        with runtime.db.write() as session:
+            user = accounts.verify_email(session, token[:200])
+            email = user.email
+    except Invalid as exc:
+        return _page(
+            request,
+            "message.html",
+            400,
+            title="This link does not work",
+            message=exc.problems[0].message + ". Log in to have a new one sent, or sign up again.",
+        )
+    return _page(
+        request,
+        "message.html",
+        title="E-mail verified",
+        message=f"{email} is verified. You can log in now.",
+    )
+
+
+def _reset_form(request: Request, status: int = 200, **kw: Any) -> HTMLResponse:
+    context = {"token": "", "email": "", "errors": {}, "min_length": accounts.MIN_PASSWORD}
+    context.update(kw)
+    return _page(request, "reset.html", status, title="Reset your password", **context)
+
+
+@router.get("/reset-password", response_class=HTMLResponse)
+def reset_form(request: Request, token: str = "") -> HTMLResponse:
+    return _reset_form(request, token=token[:200])
+
+
+@router.post("/reset-password", response_class=HTMLResponse)
+async def reset_submit(request: Request, runtime: Rt) -> HTMLResponse:
+    form = await _form(request)
+    token = form.get("token", "")[:200]
+    if not token:
+        email = form.get("email", "").strip()[:254]
+        if "@" not in email:
+            return _reset_form(
+                request,
+                422,
+                email=email,
+                errors={"email": "give the e-mail address of your account"},
+            )
+        try:
+            limit(runtime, "reset", f"ip:{client_of(request)}", f"email:{email.lower()}")
+        except TooManyRequests as exc:
+            return _reset_form(request, 429, email=email, errors={"email": exc.detail})
+        with runtime.db.write() as session:
+            accounts.request_password_reset(
+                session, email=email, base_url=runtime.settings.base_url
+            )
+        return _page(
+            request,
+            "message.html",
+            title="Check your mail",
+            message="If the address has an account, a reset link is on its way.",
+        )
+    password, confirm = form.get("password", ""), form.get("confirm", "")
+    if len(password) < accounts.MIN_PASSWORD:
+        return _reset_form(
+            request,
+            422,
+            token=token,
+            errors={"password": f"at least {accounts.MIN_PASSWORD} characters"},
+        )
+    if password != confirm:
+        return _reset_form(
+            request, 422, token=token, errors={"confirm": "the two passwords differ"}
+        )
+    try:
+        with runtime.db.write() as session:
+            user = accounts.reset_password(session, token=token, password=password)
+            email = user.email
+    except Invalid as exc:
+        return _reset_form(request, 400, token=token, errors={"token": exc.problems[0].message})
+    return _page(
+        request,
+        "message.html",
+        title="Password changed",
+        message=f"The password of {email} is changed; every API token it had is "
+        "revoked. Log in with the new one.",
+    )
