@@ -94,6 +94,12 @@ class Settings(BaseSettings):
     logins_per_5min: int = Field(
         default=10, ge=1, description="Log-in attempts per client address and per e-mail."
     )
+    session_idle_minutes: int = Field(
+        default=60, ge=1, le=10_080, description="A portal session ends after this long unused."
+    )
+    session_hours: int = Field(
+        default=12, ge=1, le=720, description="A portal session ends this long after log-in."
+    )
     data_stores: Path | None = Field(
         default=None,
         description=(

@@ -206,6 +206,12 @@ def authenticate(session: Session, plain_token: str, now: datetime | None = None
 
 def login(session: Session, *, email: str, password: str, ttl: timedelta) -> tuple[ApiToken, str]:
     """Exchange e-mail and password for a new API token; failures are audited too."""
+    user = check_password(session, email=email, password=password)
+    return issue_token(session, user_id=user.id, name="login", ttl=ttl, actor=user.id)
+
+
+def check_password(session: Session, *, email: str, password: str) -> User:
+    """The user whose e-mail and password these are (verified, not disabled)."""
     user = session.execute(
         select(User).where(User.email == email.strip().lower())
     ).scalar_one_or_none()
@@ -224,7 +230,7 @@ def login(session: Session, *, email: str, password: str, ttl: timedelta) -> tup
             "verify your e-mail address first: follow the link we sent "
             "(POST /api/v1/auth/verify-email/resend sends a new one)"
         )
-    return issue_token(session, user_id=user.id, name="login", ttl=ttl, actor=user.id)
+    return user
 
 
 def record_failed_login(session: Session, email: str) -> None:

@@ -25,11 +25,11 @@ templates = Jinja2Templates(directory=Path(__file__).parent / "templates")
 _MAX_FORM = 8192
 
 
-def _page(request: Request, name: str, status: int = 200, **context: Any) -> HTMLResponse:
+def page(request: Request, name: str, status: int = 200, **context: Any) -> HTMLResponse:
     return templates.TemplateResponse(request, name, context, status_code=status)
 
 
-async def _form(request: Request) -> dict[str, str]:
+async def form_of(request: Request) -> dict[str, str]:
     body = (await request.body())[:_MAX_FORM].decode("utf-8", errors="replace")
     return {k: v[0] for k, v in parse_qs(body, keep_blank_values=True).items()}
 
@@ -41,14 +41,14 @@ def verify_email(request: Request, runtime: Rt, token: str = "") -> HTMLResponse
             user = accounts.verify_email(session, token[:200])
             email = user.email
     except Invalid as exc:
-        return _page(
+        return page(
             request,
             "message.html",
             400,
             title="This link does not work",
             message=exc.problems[0].message + ". Log in to have a new one sent, or sign up again.",
         )
-    return _page(
+    return page(
         request,
         "message.html",
         title="E-mail verified",
@@ -59,7 +59,7 @@ def verify_email(request: Request, runtime: Rt, token: str = "") -> HTMLResponse
 def _reset_form(request: Request, status: int = 200, **kw: Any) -> HTMLResponse:
     context = {"token": "", "email": "", "errors": {}, "min_length": accounts.MIN_PASSWORD}
     context.update(kw)
-    return _page(request, "reset.html", status, title="Reset your password", **context)
+    return page(request, "reset.html", status, title="Reset your password", **context)
 
 
 @router.get("/reset-password", response_class=HTMLResponse)
@@ -69,7 +69,7 @@ def reset_form(request: Request, token: str = "") -> HTMLResponse:
 
 @router.post("/reset-password", response_class=HTMLResponse)
 async def reset_submit(request: Request, runtime: Rt) -> HTMLResponse:
-    form = await _form(request)
+    form = await form_of(request)
     token = form.get("token", "")[:200]
     if not token:
         email = form.get("email", "").strip()[:254]
@@ -88,7 +88,7 @@ async def reset_submit(request: Request, runtime: Rt) -> HTMLResponse:
             accounts.request_password_reset(
                 session, email=email, base_url=runtime.settings.base_url
             )
-        return _page(
+        return page(
             request,
             "message.html",
             title="Check your mail",
@@ -112,7 +112,7 @@ async def reset_submit(request: Request, runtime: Rt) -> HTMLResponse:
             email = user.email
     except Invalid as exc:
         return _reset_form(request, 400, token=token, errors={"token": exc.problems[0].message})
-    return _page(
+    return page(
         request,
         "message.html",
         title="Password changed",
