@@ -187,3 +187,68 @@ def test_a_bad_sign_up_names_the_field_and_creates_nothing(
     r = mp.client.post("/api/v1/auth/signup", json=body)
     assert r.status_code == 422 and r.json()["errors"][0]["field"] == field
     assert mp.admin.get("/audit/events", params={"limit": 1}).json()["total"] == before
+
+
+def _csrf(html: str) -> str:
+    m = re.search(r'name="csrf" value="([^"]+)"', html)
+    assert m, html
+    return m.group(1)
+
+
+def test_a_new_user_signs_up_in_the_portal_verifies_and_reaches_the_dashboard(
+    mp: Platform, smtp_server: Mailbox
+) -> None:
+    from fastapi.testclient import TestClient
+
+    b = TestClient(mp.client.app, follow_redirects=False)
+    form = b.get("/signup")
+    assert form.status_code == 200 and 'for="email"' in form.text
+    short = b.post(
+        "/signup",
+        data={
+            "csrf": _csrf(form.text),
+            "name": "Grace",
+            "email": "grace@example.eu",
+            "password": "short",
+        },
+    )
+    assert short.status_code == 422 and "at least 12 characters" in short.text
+    assert 'value="grace@example.eu"' in short.text  # kept, the password not
+    forged = b.post(
+        "/signup",
+        data={"csrf": "x", "name": "Grace", "email": "grace@example.eu", "password": PASSWORD},
+    )
+    assert forged.status_code == 403
+    done = b.post(
+        "/signup",
+        data={
+            "csrf": _csrf(forged.text),  # the latest form's: each form gets a fresh one
+            "name": "Grace",
+            "email": "grace@example.eu",
+            "password": PASSWORD,
+        },
+    )
+    assert done.status_code == 200 and "Check your mail" in done.text
+    (body,) = mails(mp, smtp_server, 1)
+    assert b.get(f"/verify-email?token={link(body, 'verify-email')}").status_code == 200
+    login_form = b.get("/login")
+    r = b.post(
+        "/login",
+        data={"csrf": _csrf(login_form.text), "email": "grace@example.eu", "password": PASSWORD},
+    )
+    assert r.status_code == 303
+    assert "Dashboard" in b.get("/").text
+
+
+def test_before_verifying_the_portal_log_in_says_what_to_do(mp: Platform) -> None:
+    from fastapi.testclient import TestClient
+
+    mp.client.post(
+        "/api/v1/auth/signup", json={"email": "lin@example.eu", "name": "Lin", "password": PASSWORD}
+    )
+    b = TestClient(mp.client.app, follow_redirects=False)
+    r = b.post(
+        "/login",
+        data={"csrf": _csrf(b.get("/login").text), "email": "lin@example.eu", "password": PASSWORD},
+    )
+    assert r.status_code == 401 and "verify your e-mail address first" in r.text

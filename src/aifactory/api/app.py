@@ -30,7 +30,7 @@ from aifactory.api.routers import (
 from aifactory.domain.catalog import Catalog
 from aifactory.services.runtime import Runtime
 from aifactory.settings import Settings
-from aifactory.web import home, pages
+from aifactory.web import home, pages, signup
 
 API_PREFIX = "/api/v1"
 
@@ -93,6 +93,7 @@ def create_app(settings: Settings, runtime: Runtime | None = None) -> FastAPI:
     app.include_router(data.keys_router, prefix=API_PREFIX)
     app.include_router(pages.router)  # the web portal's pages, outside the API
     app.include_router(home.router)
+    app.include_router(signup.router)
     app.add_middleware(
         problems.BodyLimit,
         max_bytes=settings.max_body_bytes,

@@ -44,17 +44,19 @@ def new_login_csrf() -> str:
     return secrets.token_urlsafe(24)
 
 
-def set_login_csrf(response: Response, runtime: Runtime, token: str) -> None:
+def set_login_csrf(
+    response: Response, runtime: Runtime, token: str, name: str = LOGIN_CSRF, path: str = "/login"
+) -> None:
+    """The double-submit token of a form shown before any session (log-in, sign-up)."""
     response.set_cookie(
-        LOGIN_CSRF,
+        name,
         token,
         max_age=1800,
         httponly=True,
         samesite="lax",
         secure=_secure(runtime),
-        path="/login",
+        path=path,
     )
-    return token
 
 
 def current(request: Request, runtime: Runtime) -> sessions.Current | None:
