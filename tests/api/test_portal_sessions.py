@@ -21,7 +21,7 @@ PASSWORD = "correct horse battery"
 
 def browser(p: Platform) -> TestClient:
     """A client of its own (its own cookie jar), as another browser."""
-    return TestClient(p.client.app, follow_redirects=False)
+    return TestClient(p.client.app, follow_redirects=False, raise_server_exceptions=False)
 
 
 def log_in(b: TestClient, email: str, password: str = PASSWORD) -> Any:
@@ -126,3 +126,29 @@ def test_outside_development_the_cookie_is_secure(tmp_path: Path, db_url: str) -
         assert "Secure" in cookie and "HttpOnly" in cookie
         assert b.get("/").status_code == 200
     p.runtime.close()
+
+
+def test_a_browser_gets_friendly_404_and_500_pages_the_api_keeps_its_problems(
+    platform: Platform, monkeypatch: Any
+) -> None:
+    html = {"Accept": "text/html,application/xhtml+xml"}
+    r = platform.client.get("/no-such-page", headers=html)
+    assert r.status_code == 404 and r.headers["content-type"].startswith("text/html")
+    assert "Page not found" in r.text
+    api = platform.client.get("/api/v1/no-such-thing", headers=html)
+    assert api.status_code == 404 and api.headers["content-type"] == "application/problem+json"
+    plain = platform.client.get("/no-such-page")
+    assert plain.headers["content-type"] == "application/problem+json"
+
+    ada = platform.user("ada")
+    b = browser(platform)
+    log_in(b, ada.email)
+    from aifactory.services import tenancy
+
+    def broken(*args: Any, **kwargs: Any) -> Any:
+        raise RuntimeError("secret internals /etc/aifactory")
+
+    monkeypatch.setattr(tenancy, "list_orgs", broken)
+    r = b.get("/", headers=html)
+    assert r.status_code == 500 and "Something went wrong" in r.text
+    assert "secret internals" not in r.text and "Traceback" not in r.text

@@ -30,7 +30,7 @@ from aifactory.api.routers import (
 from aifactory.domain.catalog import Catalog
 from aifactory.services.runtime import Runtime
 from aifactory.settings import Settings
-from aifactory.web import home, pages, signup
+from aifactory.web import errors, home, pages, signup
 
 API_PREFIX = "/api/v1"
 
@@ -72,7 +72,7 @@ def create_app(settings: Settings, runtime: Runtime | None = None) -> FastAPI:
     )
     app.state.runtime = rt
     app.state.settings = settings
-    problems.install(app)
+    problems.install(app, errors.html_error)
     for module in (
         health,
         sites,

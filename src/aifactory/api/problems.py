@@ -10,7 +10,7 @@ from typing import Any
 from fastapi import FastAPI, Request
 from fastapi.concurrency import run_in_threadpool
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, Response
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -86,7 +86,13 @@ def _record_refusal(request: Request, exc: Refused) -> None:
         audit.append(session, **exc.event)  # type: ignore[arg-type]
 
 
-def install(app: FastAPI) -> None:
+HtmlError = Callable[[Request, int], Response | None]
+
+
+def install(app: FastAPI, html_error: HtmlError | None = None) -> None:
+    """``html_error``: the page a browser gets instead of a problem document, where it asks
+    for one (the portal's friendly 404 and 500), or None."""
+
     @app.exception_handler(ServiceError)
     async def _service_error(request: Request, exc: ServiceError) -> JSONResponse:
         if isinstance(exc, Refused):
@@ -112,11 +118,15 @@ def install(app: FastAPI) -> None:
         return problem(422, "Invalid input", detail, errors)
 
     @app.exception_handler(StarletteHTTPException)
-    async def _http(request: Request, exc: StarletteHTTPException) -> JSONResponse:
+    async def _http(request: Request, exc: StarletteHTTPException) -> Response:
         if exc.status_code == 400 and exc.detail == "There was an error parsing the body":
             # Not UTF-8 JSON at all: an invalid input like any other, naming the body.
             error = {"field": "body", "message": "the body is not JSON text in UTF-8"}
             return problem(422, "Invalid input", "body: the body is not JSON text", [error])
+        if html_error is not None and exc.status_code == 404:
+            page = html_error(request, 404)
+            if page is not None:
+                return page
         headers = dict(exc.headers or {})
         if exc.status_code == 405:
             headers["Allow"] = ", ".join(_allowed_methods(request))
@@ -126,10 +136,14 @@ def install(app: FastAPI) -> None:
         return problem(exc.status_code, title, str(exc.detail), **headers)
 
     @app.exception_handler(Exception)
-    async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
+    async def _unexpected(request: Request, exc: Exception) -> Response:
         # The transaction was rolled back by the session's context manager; the trace goes
         # to the server log only.
         log.exception("unexpected error on %s %s", request.method, request.url.path)
+        if html_error is not None:
+            page = html_error(request, 500)
+            if page is not None:
+                return page
         return problem(500, "Internal server error", "an unexpected error occurred; it was logged")
 
 
