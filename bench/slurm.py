@@ -214,7 +214,8 @@ class Bench:
         """Raw sbatch and platform dispatch in alternating blocks; the raw jobs' ids."""
         raw: list[str] = []
         raw_s = plat_s = 0.0
-        launched, block = 0, self.runtime.dispatcher.batch
+        # The dispatcher places every pending job per cycle (batch None): blocks of 500.
+        launched, block = 0, self.runtime.dispatcher.batch or 500
         while len(raw) < self.n or launched < self.n:
             t0 = time.perf_counter()
             for _ in range(min(block, self.n - len(raw))):

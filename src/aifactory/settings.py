@@ -20,6 +20,7 @@ from pydantic_settings import (
 )
 
 from aifactory.domain.access import AccessMode
+from aifactory.domain.data import DEFAULT_CHUNK_BYTES
 
 DEV_SECRET = "aifactory-development-secret-change-me"
 
@@ -108,7 +109,7 @@ class Settings(BaseSettings):
         ),
     )
     data_chunk_bytes: int = Field(
-        default=8 * 1024 * 1024,
+        default=DEFAULT_CHUNK_BYTES,
         ge=64 * 1024,
         le=64 * 1024 * 1024,
         description="Plaintext bytes per uploaded chunk (S3 needs 5 MiB or more).",

@@ -54,7 +54,6 @@ EU_EEA = "EU/EEA"  # the word a policy uses for all of EEA
 DEFAULT_CHUNK_BYTES = 8 * 1024 * 1024
 CHUNK_OVERHEAD = 12 + 16
 MAX_CHUNK_BYTES = 64 * 1024 * 1024
-MAX_VERSION_BYTES = 10 * 1024**4  # 10 TiB: the most one version may declare
 
 
 class Classification(StrEnum):

@@ -38,15 +38,8 @@ def chunk_aad(dataset_id: str, sha256: str, index: int) -> bytes:
 
 
 def seal(key: bytes, plaintext: bytes, aad: bytes) -> bytes:
-    nonce, sealed = seal_pieces(key, plaintext, aad)
-    return nonce + sealed
-
-
-def seal_pieces(key: bytes, plaintext: bytes | bytearray, aad: bytes) -> tuple[bytes, bytes]:
-    """(nonce, ciphertext with its tag): the sealed chunk in two pieces, so a large chunk is
-    not copied once more to join them."""
     nonce = os.urandom(NONCE)
-    return nonce, AESGCM(key).encrypt(nonce, plaintext, aad)
+    return nonce + AESGCM(key).encrypt(nonce, plaintext, aad)
 
 
 def open_sealed(key: bytes, sealed: bytes | bytearray | memoryview, aad: bytes) -> bytes:
@@ -68,18 +61,6 @@ def seal_into(
     view = memoryview(out)[: len(plaintext) + 16]
     AESGCM(key).encrypt_into(nonce, plaintext, aad, view)
     return nonce, view
-
-
-def open_into(key: bytes, sealed: memoryview, aad: bytes, out: bytearray) -> memoryview:
-    """Open a sealed chunk into ``out``; the plaintext's view. ``Tampered`` as open_sealed."""
-    if len(sealed) < NONCE + 16:
-        raise Tampered("the sealed bytes are shorter than a nonce and a tag")
-    view = memoryview(out)[: len(sealed) - NONCE - 16]
-    try:
-        AESGCM(key).decrypt_into(sealed[:NONCE], sealed[NONCE:], aad, view)
-    except InvalidTag:
-        raise Tampered("authentication tag mismatch") from None
-    return view
 
 
 def new_data_key() -> bytes:

@@ -108,15 +108,6 @@ def get(session: Session, principal: Principal, dataset_id: str, need: Need = Ne
     return ds
 
 
-def by_name(session: Session, principal: Principal, project_id: str, name: str) -> Dataset:
-    ds = session.execute(
-        select(Dataset).where(Dataset.project_id == project_id, Dataset.name == name)
-    ).scalar_one_or_none()
-    if ds is None:
-        raise NotFound("dataset", f"{project_id}/{name}")
-    return get(session, principal, ds.id)
-
-
 def list_datasets(
     session: Session, principal: Principal, project_id: str | None = None
 ) -> list[Dataset]:

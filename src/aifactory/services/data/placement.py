@@ -28,9 +28,9 @@ from aifactory.executors.slurm.executor import SlurmExecutor
 from aifactory.scheduling.model import DataRule, Residency
 from aifactory.services import audit
 from aifactory.services.data import replicas
-from aifactory.services.data.datasets import live_grant, policy_of
+from aifactory.services.data.datasets import Need, get, live_grant, policy_of
 from aifactory.services.data.stores import DataPlane
-from aifactory.services.errors import Invalid, Refused
+from aifactory.services.errors import Conflict, Invalid, NotFound, Refused
 from aifactory.services.identity import Principal
 from aifactory.services.ids import utcnow
 
@@ -227,18 +227,13 @@ def record(session: Session, job_ids: Iterable[str], reads: Sequence[Reads]) -> 
 def revoke(session: Session, principal: Principal, dataset_id: str, grant_id: str) -> DatasetGrant:
     """End a grant; the grantee's jobs reading the dataset that have not started are
     cancelled, saying why (running ones run on)."""
-    from aifactory.services.data.datasets import Need, get
-    from aifactory.services.jobs import transition
+    from aifactory.services.jobs import transition  # services.jobs imports this module
 
     ds = get(session, principal, dataset_id, Need.OWN)
     g = session.get(DatasetGrant, grant_id)
     if g is None or g.dataset_id != ds.id:
-        from aifactory.services.errors import NotFound
-
         raise NotFound("grant", grant_id)
     if g.revoked_at is not None:
-        from aifactory.services.errors import Conflict
-
         raise Conflict(f"grant {g.id} was revoked before")
     g.revoked_at = utcnow()
     g.revoked_by = principal.user_id
