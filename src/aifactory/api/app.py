@@ -10,7 +10,7 @@ from typing import Any
 from fastapi import FastAPI
 from fastapi.routing import APIRoute
 
-from aifactory import __version__
+from aifactory import __version__, web
 from aifactory.api import problems
 from aifactory.api.routers import (
     accounts,
@@ -30,7 +30,7 @@ from aifactory.api.routers import (
 from aifactory.domain.catalog import Catalog
 from aifactory.services.runtime import Runtime
 from aifactory.settings import Settings
-from aifactory.web import errors, home, pages, signup
+from aifactory.web import errors
 
 API_PREFIX = "/api/v1"
 
@@ -91,9 +91,7 @@ def create_app(settings: Settings, runtime: Runtime | None = None) -> FastAPI:
         app.include_router(module.router, prefix=API_PREFIX)
     app.include_router(sites.slurm_router, prefix=API_PREFIX)
     app.include_router(data.keys_router, prefix=API_PREFIX)
-    app.include_router(pages.router)  # the web portal's pages, outside the API
-    app.include_router(home.router)
-    app.include_router(signup.router)
+    web.install(app)  # the portal's pages and assets, outside the API
     app.add_middleware(
         problems.BodyLimit,
         max_bytes=settings.max_body_bytes,

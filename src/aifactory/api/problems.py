@@ -86,7 +86,7 @@ def _record_refusal(request: Request, exc: Refused) -> None:
         audit.append(session, **exc.event)  # type: ignore[arg-type]
 
 
-HtmlError = Callable[[Request, int], Response | None]
+HtmlError = Callable[[Request, int, str], Response | None]
 
 
 def install(app: FastAPI, html_error: HtmlError | None = None) -> None:
@@ -94,9 +94,13 @@ def install(app: FastAPI, html_error: HtmlError | None = None) -> None:
     for one (the portal's friendly 404 and 500), or None."""
 
     @app.exception_handler(ServiceError)
-    async def _service_error(request: Request, exc: ServiceError) -> JSONResponse:
+    async def _service_error(request: Request, exc: ServiceError) -> Response:
         if isinstance(exc, Refused):
             await run_in_threadpool(_record_refusal, request, exc)
+        if html_error is not None and exc.status in (401, 403, 404):
+            page = html_error(request, exc.status, exc.detail)
+            if page is not None:
+                return page
         errors: list[dict[str, Any]] = []
         if isinstance(exc, Invalid):
             for p in exc.problems:
@@ -124,7 +128,7 @@ def install(app: FastAPI, html_error: HtmlError | None = None) -> None:
             error = {"field": "body", "message": "the body is not JSON text in UTF-8"}
             return problem(422, "Invalid input", "body: the body is not JSON text", [error])
         if html_error is not None and exc.status_code == 404:
-            page = html_error(request, 404)
+            page = html_error(request, 404, "")
             if page is not None:
                 return page
         headers = dict(exc.headers or {})
@@ -141,7 +145,7 @@ def install(app: FastAPI, html_error: HtmlError | None = None) -> None:
         # to the server log only.
         log.exception("unexpected error on %s %s", request.method, request.url.path)
         if html_error is not None:
-            page = html_error(request, 500)
+            page = html_error(request, 500, "")
             if page is not None:
                 return page
         return problem(500, "Internal server error", "an unexpected error occurred; it was logged")

@@ -1,4 +1,23 @@
-"""The web portal: server-rendered pages (Jinja2) over the same services the API uses.
+"""The web portal: server-rendered pages (Jinja2) over the same services the API uses,
+readable without JavaScript, with every asset served by the platform itself (``static/``).
 
-So far the pages the account mails link to: verifying an e-mail address and resetting a
-password. Every page is readable without JavaScript and uses no asset from outside."""
+``install(app)`` mounts the pages and the assets; each capability's pages live in their own
+module beside the others, with ``router``."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from fastapi import FastAPI
+from fastapi.staticfiles import StaticFiles
+
+STATIC = Path(__file__).parent / "static"
+
+
+def install(app: FastAPI) -> None:
+    # Imported here: the pages import the API's dependencies, which import nothing of web/.
+    from aifactory.web import home, pages, signup
+
+    for module in (pages, home, signup):
+        app.include_router(module.router)
+    app.mount("/static", StaticFiles(directory=STATIC), name="static")

@@ -17,6 +17,13 @@ from aifactory.web.pages import form_of, page
 router = APIRouter(include_in_schema=False)
 
 
+def safe_next(target: str) -> str:
+    """Where to go after logging in: a path of this portal only (never another host)."""
+    if target.startswith("/") and not target.startswith("//") and "\\" not in target:
+        return target[:500]
+    return "/"
+
+
 def _login_page(request: Request, runtime: Rt, status: int = 200, **kw: str) -> HTMLResponse:
     csrf = web_session.new_login_csrf()
     response = page(
@@ -26,6 +33,7 @@ def _login_page(request: Request, runtime: Rt, status: int = 200, **kw: str) -> 
         title="Log in",
         email=kw.get("email", ""),
         error=kw.get("error", ""),
+        next=safe_next(kw.get("next", "/")),
         csrf=csrf,
     )
     web_session.set_login_csrf(response, runtime, csrf)
@@ -33,20 +41,26 @@ def _login_page(request: Request, runtime: Rt, status: int = 200, **kw: str) -> 
 
 
 @router.get("/login", response_class=HTMLResponse)
-def login_form(request: Request, runtime: Rt) -> Response:
+def login_form(request: Request, runtime: Rt, next: str = "/") -> Response:
     if web_session.current(request, runtime) is not None:
-        return RedirectResponse("/", status_code=303)
-    return _login_page(request, runtime)
+        return RedirectResponse(safe_next(next), status_code=303)
+    return _login_page(request, runtime, next=next)
 
 
 @router.post("/login", response_class=HTMLResponse)
 async def login_submit(request: Request, runtime: Rt) -> Response:
     form = await form_of(request)
     email = form.get("email", "").strip()[:254]
+    target = safe_next(form.get("next", "/"))
     expected = request.cookies.get(web_session.LOGIN_CSRF, "")
     if not sessions.csrf_ok(expected, form.get("csrf", "")):
         return _login_page(
-            request, runtime, 403, email=email, error="the form had expired; log in again"
+            request,
+            runtime,
+            403,
+            email=email,
+            next=target,
+            error="the form had expired; log in again",
         )
     try:
         limit(runtime, "login", f"ip:{client_of(request)}", f"email:{email.lower()}")
@@ -60,8 +74,8 @@ async def login_submit(request: Request, runtime: Rt) -> Response:
             with runtime.db.write() as session:
                 identity.record_failed_login(session, email)
         status = 429 if isinstance(exc, TooManyRequests) else 401
-        return _login_page(request, runtime, status, email=email, error=exc.detail)
-    response = RedirectResponse("/", status_code=303)
+        return _login_page(request, runtime, status, email=email, next=target, error=exc.detail)
+    response = RedirectResponse(target, status_code=303)
     web_session.set_session(response, runtime, opened.cookie)
     response.delete_cookie(web_session.LOGIN_CSRF, path="/login")
     return response

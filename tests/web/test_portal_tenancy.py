@@ -1,0 +1,58 @@
+"""Every portal page that names an object in its path answers another tenant with the same 404
+page as a missing object, and changes nothing. The routes come from the app itself, so a new
+page with a path parameter fails here until it has a probe."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from fastapi.routing import APIRoute
+
+from tests.conftest import Actor, Platform, quick_user
+from tests.web.portal import browser_of
+
+
+@dataclass
+class World:
+    platform: Platform
+    owner: Actor  # ada: the objects belong to her organisation
+    org: dict[str, Any]
+    project: dict[str, Any]
+    job: dict[str, Any]
+
+
+# (method, path template) -> the concrete path of ada's object; bob must get 404.
+PROBES: dict[tuple[str, str], Callable[[World], str]] = {}
+
+
+def _portal_routes(platform: Platform) -> set[tuple[str, str]]:
+    out = set()
+    for route in platform.client.app.routes:
+        if isinstance(route, APIRoute) and not route.path.startswith("/api/"):
+            out |= {(m, route.path) for m in route.methods if "{" in route.path}
+    return out
+
+
+def test_every_portal_route_with_a_path_parameter_is_probed(platform: Platform) -> None:
+    routes = _portal_routes(platform)
+    assert not routes - PROBES.keys(), f"no probe: {sorted(routes - PROBES.keys())}"
+    assert not PROBES.keys() - routes, f"stale probe: {sorted(PROBES.keys() - routes)}"
+
+
+def test_another_tenants_object_is_a_404_page_and_changes_nothing(platform: Platform) -> None:
+    ada = quick_user(platform, "ada")
+    org = platform.org(ada, "Ada Labs")
+    project = platform.project(ada, org["id"], "triage")
+    job = ada.post("/jobs", {"name": "mine", "project": project["id"], "run": "echo hi"}).json()
+    world = World(platform, ada, org, project, job)
+    bob = browser_of(platform, quick_user(platform, "bob"))
+    platform.org(platform.admin, "Bob Corp")  # bob's tenant exists; he is not in ada's
+    before = ada.get(f"/jobs/{job['id']}").json()
+    for (method, _template), probe in sorted(PROBES.items()):
+        path = probe(world)
+        r = bob.get(path) if method == "GET" else bob.post(path, {})
+        assert r.status_code == 404, (method, path, r.status_code)
+        assert "Page not found" in r.text and ada.email not in r.text
+    assert ada.get(f"/jobs/{job['id']}").json() == before
