@@ -47,6 +47,18 @@ def browser_of(platform: Platform, actor: Actor) -> Browser:
     return Browser(client, opened.csrf)
 
 
+def routes_of(app: Any) -> set[tuple[str, str]]:
+    """(method, path) of every route the app serves. FastAPI 0.165 keeps included routers as
+    lazy entries in ``app.routes``; ``iter_route_contexts`` flattens them (with prefixes)."""
+    try:
+        from fastapi.routing import iter_route_contexts  # type: ignore[attr-defined]
+    except ImportError:  # older FastAPI: app.routes is already flat
+        flat: Any = app.routes
+    else:
+        flat = iter_route_contexts(app.routes)
+    return {(m, r.path) for r in flat for m in (getattr(r, "methods", None) or ())}
+
+
 def field_error(html: str, field: str) -> str:
     """The error shown beside a form's field (``<p class="error" id="<field>-error">``)."""
     found = re.search(rf'id="{re.escape(field)}-error"[^>]*>([^<]*)<', html)

@@ -8,10 +8,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from fastapi.routing import APIRoute
-
 from tests.conftest import Actor, Platform, quick_user
-from tests.web.portal import browser_of
+from tests.web.portal import browser_of, routes_of
 
 
 @dataclass
@@ -24,15 +22,16 @@ class World:
 
 
 # (method, path template) -> the concrete path of ada's object; bob must get 404.
-PROBES: dict[tuple[str, str], Callable[[World], str]] = {}
+PROBES: dict[tuple[str, str], Callable[[World], str]] = {
+    ("GET", "/jobs/{job_id}"): lambda w: f"/jobs/{w.job['id']}",
+    ("GET", "/jobs/{job_id}/live"): lambda w: f"/jobs/{w.job['id']}/live",
+    ("POST", "/jobs/{job_id}/cancel"): lambda w: f"/jobs/{w.job['id']}/cancel",
+}
 
 
 def _portal_routes(platform: Platform) -> set[tuple[str, str]]:
-    out = set()
-    for route in platform.client.app.routes:
-        if isinstance(route, APIRoute) and not route.path.startswith("/api/"):
-            out |= {(m, route.path) for m in route.methods if "{" in route.path}
-    return out
+    routes = routes_of(platform.client.app)
+    return {(m, path) for m, path in routes if "{" in path and not path.startswith("/api/")}
 
 
 def test_every_portal_route_with_a_path_parameter_is_probed(platform: Platform) -> None:

@@ -22,6 +22,20 @@ from aifactory.services.errors import Invalid, TooManyRequests
 
 router = APIRouter(include_in_schema=False)
 templates = Jinja2Templates(directory=Path(__file__).parent / "templates")
+
+
+def duration(seconds: int) -> str:
+    """3725 -> "1h 2m": a wait or a time limit as people say it."""
+    if seconds < 60:
+        return f"{seconds}s"
+    minutes, hours, days = seconds // 60 % 60, seconds // 3600 % 24, seconds // 86400
+    parts = [f"{days}d"] if days else []
+    parts += [f"{hours}h"] if hours else []
+    parts += [f"{minutes}m"] if minutes and not days else []
+    return " ".join(parts) or "0s"
+
+
+templates.env.filters["duration"] = duration
 _MAX_FORM = 8192
 
 
@@ -29,8 +43,9 @@ def page(request: Request, name: str, status: int = 200, **context: Any) -> HTML
     return templates.TemplateResponse(request, name, context, status_code=status)
 
 
-async def form_of(request: Request) -> dict[str, str]:
-    body = (await request.body())[:_MAX_FORM].decode("utf-8", errors="replace")
+async def form_of(request: Request, max_bytes: int = _MAX_FORM) -> dict[str, str]:
+    """The form's fields (the first of each name); a body over ``max_bytes`` is cut there."""
+    body = (await request.body())[:max_bytes].decode("utf-8", errors="replace")
     return {k: v[0] for k, v in parse_qs(body, keep_blank_values=True).items()}
 
 

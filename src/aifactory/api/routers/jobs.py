@@ -4,23 +4,18 @@ from __future__ import annotations
 
 import asyncio
 import time
-from pathlib import Path
 from typing import Annotated, Literal
 
 from fastapi import APIRouter, Header, Query, Response, status
 from fastapi.concurrency import run_in_threadpool
-from sqlalchemy.exc import IntegrityError
 
 from aifactory.api import views
 from aifactory.api.deps import Caller, Rt
 from aifactory.api.schemas import JobDetail, JobPlan, JobPublic, LogChunk, Page
-from aifactory.domain.catalog import ExecutorKind
-from aifactory.domain.execution import SiteUnavailable, Tracked
 from aifactory.domain.jobs import JobState
 from aifactory.domain.jobspec import JobSpec
-from aifactory.services import jobs
+from aifactory.services import job_logs, jobs, submission
 from aifactory.services.dry_run import plan_record
-from aifactory.services.errors import Conflict, Unavailable
 
 router = APIRouter(prefix="/jobs", tags=["jobs"])
 
@@ -62,25 +57,10 @@ def submit_job(
         response.status_code = status.HTTP_200_OK
         plan = runtime.dry_runs.plan(caller, spec, set(runtime.executors))
         return JobPlan.model_validate(plan_record(plan))
-    spec = jobs.normalise(spec, runtime.catalog)
-    jobs.check_against_catalog(spec, runtime.catalog)
-    with runtime.db.read() as session:
-        prepared = jobs.prepare_submission(session, caller, spec, idempotency_key, runtime.catalog)
-        if isinstance(prepared, jobs.Submitted):
-            response.status_code = status.HTTP_200_OK
-            return views.job(prepared.job)
-    try:
-        with runtime.db.write() as session:
-            job = jobs.record_submission(session, caller, spec, prepared, idempotency_key)
-    except IntegrityError:
-        # A concurrent request with the same key won the race: answer with its job.
-        with runtime.db.read() as session:
-            earlier = jobs.prepare_submission(session, caller, spec, idempotency_key)
-        if not isinstance(earlier, jobs.Submitted):
-            raise
+    outcome = submission.submit(runtime, caller, spec, idempotency_key)
+    if not outcome.created:
         response.status_code = status.HTTP_200_OK
-        return views.job(earlier.job)
-    return views.job(job)
+    return views.job(outcome.job)
 
 
 @router.get("", operation_id="list_jobs", response_model=Page[JobPublic])
@@ -126,28 +106,10 @@ async def get_logs(
     """A tail (``tail`` lines) or everything from a byte ``offset``; follow by asking again
     with the returned offset until ``final``. Read where the job ran, through its executor
     (a Slurm site's own transport: here, over SSH, or its shared jobs_dir)."""
-    with runtime.db.read() as session:
-        job = jobs.get_job(session, caller, job_id)
-        if job.array_tasks is not None:
-            raise Conflict(
-                f"{job.id} is an array: each task has its own log ({job.id}_<index>; "
-                "aif job show lists them)"
-            )
-        final = JobState(job.state).is_final
-        kind, workdir = job.executor, job.workdir
-        tracked = Tracked(
-            job.id, job.external_id or "", Path(workdir or "."), job.logs or {}, job.node_list or ""
-        )
-    executor = runtime.executors.get(ExecutorKind(kind)) if kind else None
-    if workdir is None or executor is None:
-        return LogChunk(stream=stream, text="", offset=offset, final=final)
-    try:
-        chunk = await run_in_threadpool(
-            executor.read_log, tracked, stream, offset=offset, tail_lines=tail
-        )
-    except SiteUnavailable as exc:
-        raise Unavailable(f"site of {job_id} does not answer: {exc}") from None
-    return LogChunk(stream=stream, text=chunk.text, offset=chunk.offset, final=final)
+    got = await run_in_threadpool(
+        job_logs.read, runtime, caller, job_id, stream, offset=offset, tail_lines=tail
+    )
+    return LogChunk(stream=stream, text=got.text, offset=got.offset, final=got.final)
 
 
 @router.post("/{job_id}/cancel", operation_id="cancel_job", response_model=JobPublic)
