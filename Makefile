@@ -7,7 +7,7 @@ PORT   ?= 8000
 # pytest's exit code 5 ("no tests collected") is a failure here, never a pass.
 PYTEST_ARGS ?= -n 2 --dist loadgroup
 
-.PHONY: run test lint typecheck unit bench bench-slurm bench-sched bench-data clean
+.PHONY: run test lint typecheck unit vendor bench bench-slurm bench-sched bench-data clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -34,6 +34,11 @@ typecheck: $(VENV)/.installed-test
 test: lint typecheck
 	$(BIN)/python -m pytest $(PYTEST_ARGS); rc=$$?; \
 	if [ $$rc -eq 5 ]; then echo "pytest collected no tests: failing"; exit 1; fi; exit $$rc
+
+# The portal's browser assets from package-lock.json's packages into web/static/vendor: docs/portal.md.
+vendor:
+	npm ci
+	scripts/vendor-assets.sh
 
 bench: $(VENV)/.installed-test
 	$(BIN)/python bench/submit.py --start-server --clients 16 --jobs 5000

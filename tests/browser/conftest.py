@@ -5,7 +5,9 @@ with mail through the real SMTP server of the tests.
 Without Chromium (or Playwright) the tests skip with the reason; ``AIF_REQUIRE_BROWSER=1``
 (set in CI, which installs Debian's ``chromium``) turns that skip into a failure. Every page
 a test visits is saved as a screenshot under ``test-artifacts/browser/`` (not committed), and
-a console error fails the test."""
+a console error fails the test. Every page is also checked with axe-core (from ``npm ci``'s
+``node_modules``): a serious or critical violation fails the test; and a request to any host but
+loopback is aborted and fails the test (the portal loads nothing from outside)."""
 
 from __future__ import annotations
 
@@ -18,6 +20,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import pytest
 import uvicorn
@@ -26,7 +29,12 @@ from tests.conftest import Databases, Platform, build_platform
 from tests.mailbox import Mailbox
 
 REQUIRE = os.environ.get("AIF_REQUIRE_BROWSER") == "1"
-ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts" / "browser"
+ROOT = Path(__file__).resolve().parents[2]
+ARTIFACTS = ROOT / "test-artifacts" / "browser"
+AXE = ROOT / "node_modules" / "axe-core" / "axe.min.js"
+LOOPBACK = {"127.0.0.1", "localhost", "::1"}
+# What fails a page: serious or critical (axe's "moderate" and "minor" are advice).
+AXE_FAILS = {"serious", "critical"}
 
 
 def _chromium() -> str | None:
@@ -47,6 +55,8 @@ def chromium() -> Iterator[Any]:
         why = "Playwright is not installed (pip install -e '.[test]')"
     if path is None:
         why = why or "Chromium is not installed (apt-get install chromium)"
+    if not AXE.is_file():
+        why = why or f"axe-core is not installed ({AXE} is missing: npm ci)"
     if why:
         if REQUIRE:
             pytest.fail(f"AIF_REQUIRE_BROWSER=1 but {why}")
@@ -105,12 +115,30 @@ class Visit:
     shots: list[Path] = field(default_factory=list)
     errors: list[str] = field(default_factory=list)
 
-    def shot(self, label: str) -> Path:
+    def shot(self, label: str, axe_known: dict[str, str] | None = None) -> Path:
+        """Screenshot the page and check it with axe-core. ``axe_known``: rules a third-party
+        page (Swagger UI) is known to break, each with the reason (an upstream issue)."""
         ARTIFACTS.mkdir(parents=True, exist_ok=True)
         path = ARTIFACTS / f"{self.name}-{len(self.shots) + 1:02d}-{label}.png"
         self.page.screenshot(path=str(path), full_page=True)
         self.shots.append(path)
+        self.errors.extend(f"{label}: {v}" for v in axe_violations(self.page, axe_known or {}))
         return path
+
+
+def axe_violations(page: Any, known: dict[str, str]) -> list[str]:
+    """axe-core's serious and critical violations on the page as it is (but the ``known`` rules),
+    one line each: the rule, its help text and the first elements (CSS selectors) breaking it."""
+    page.add_script_tag(path=str(AXE))
+    result = page.evaluate("async () => await axe.run(document)")
+    found = []
+    for v in result["violations"]:
+        if v.get("impact") in AXE_FAILS and v["id"] not in known:
+            where = [" ".join(map(str, n["target"])) for n in v["nodes"]]
+            more = f" and {len(where) - 5} more" if len(where) > 5 else ""
+            at = ", ".join(where[:5]) + more
+            found.append(f"axe {v['id']} ({v['impact']}): {v['help']} at {at}")
+    return found
 
 
 @pytest.fixture
@@ -129,6 +157,15 @@ def tab(chromium: Any, request: pytest.FixtureRequest) -> Iterator[Visit]:
         if r.status >= 400 and r.request.resource_type != "document":
             visit.errors.append(f"{r.status} for {r.request.resource_type} {r.url}")
 
+    def outside(route: Any) -> None:
+        # Only the portal itself may be asked for anything: a CDN reference fails here.
+        if urlsplit(route.request.url).hostname in LOOPBACK:
+            route.continue_()
+        else:
+            visit.errors.append(f"request left loopback: {route.request.url}")
+            route.abort()
+
+    context.route("**/*", outside)
     page.on("console", console)
     page.on("pageerror", lambda e: visit.errors.append(str(e)))
     page.on("response", response)

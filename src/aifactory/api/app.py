@@ -67,7 +67,7 @@ def create_app(settings: Settings, runtime: Runtime | None = None) -> FastAPI:
         lifespan=lifespan,
         generate_unique_id_function=_operation_id,
         openapi_url=f"{API_PREFIX}/openapi.json",
-        docs_url=None,  # Swagger UI loads from a CDN; a sovereign deployment has none
+        docs_url=None,  # FastAPI's loads Swagger UI from a CDN: web.apidocs serves our own copy
         redoc_url=None,
     )
     app.state.runtime = rt
