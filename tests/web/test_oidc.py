@@ -5,6 +5,7 @@ address is verified."""
 
 from __future__ import annotations
 
+import socket
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -274,3 +275,23 @@ def test_a_replayed_code_does_not_log_in_twice(op: Platform, oidc_provider: Prov
     again = anonymous(op)
     again.cookies.set(PENDING, "", path="/login/oidc")
     assert again.get(_path(back)).status_code == 400  # the flow's cookie is gone with it
+
+
+def test_an_unreachable_provider_is_a_page_not_an_error(
+    tmp_path: Path, databases: Databases
+) -> None:
+    with socket.socket() as s:  # a loopback port nobody listens on
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    p = build_platform(
+        tmp_path,
+        databases.sqlite(tmp_path / "data" / "aifactory.db"),
+        oidc_issuer=f"http://127.0.0.1:{port}",
+        oidc_client_id="c",
+        oidc_name="GoneID",
+    )
+    with p.client:
+        r = anonymous(p).get("/login/oidc")
+        assert r.status_code == 502
+        assert "GoneID could not be reached; try again later" in r.text
+    p.runtime.close()
