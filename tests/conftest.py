@@ -29,7 +29,7 @@ from aifactory.services.bootstrap import init_admin, open_default_calls
 from aifactory.services.runtime import Runtime
 from aifactory.settings import Settings, load_settings
 
-pytest_plugins = ["tests.mailbox"]
+pytest_plugins = ["tests.mailbox", "tests.oidc_provider"]
 
 # Hypothesis' per-example deadline measures the machine, not the code: on a loaded 2-core CI
 # runner a first example (imports, compiled patterns) can take 400 ms. Correctness only.

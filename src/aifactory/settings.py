@@ -10,6 +10,7 @@ import os
 from enum import StrEnum
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import (
@@ -101,6 +102,19 @@ class Settings(BaseSettings):
     session_hours: int = Field(
         default=12, ge=1, le=720, description="A portal session ends this long after log-in."
     )
+    oidc_issuer: str = Field(
+        default="",
+        max_length=500,
+        description="OpenID Connect provider (its issuer URL) for log-in; empty: OIDC is off.",
+    )
+    oidc_client_id: str = Field(default="", max_length=500)
+    oidc_client_secret: SecretStr = SecretStr("")
+    oidc_name: str = Field(
+        default="single sign-on",
+        max_length=60,
+        description="The provider's name on the log-in button, e.g. MyAccessID.",
+    )
+    oidc_scopes: str = Field(default="openid email profile", max_length=500)
     data_stores: Path | None = Field(
         default=None,
         description=(
@@ -149,6 +163,36 @@ class Settings(BaseSettings):
             if not 0.0 <= weight <= 1.0:
                 raise ValueError(f"{mode.value}: {weight} is outside [0, 1]")
         return value
+
+    @field_validator("oidc_issuer")
+    @classmethod
+    def _issuer_url(cls, value: str) -> str:
+        value = value.strip()
+        if not value:
+            return value
+        host = urlsplit(value).hostname or ""
+        loopback = host == "localhost" or host.startswith("127.") or host == "::1"
+        # Discovery and the token exchange carry the client secret: TLS, but on loopback.
+        if not (value.startswith("https://") or (value.startswith("http://") and loopback)):
+            raise ValueError(f"{value!r} is not an https:// URL (http:// only on loopback)")
+        return value
+
+    @field_validator("oidc_scopes")
+    @classmethod
+    def _openid_scope(cls, value: str) -> str:
+        if "openid" not in value.split():
+            raise ValueError("the scopes must include openid")
+        return " ".join(value.split())
+
+    @model_validator(mode="after")
+    def _oidc_client(self) -> Settings:
+        if self.oidc_issuer and not self.oidc_client_id:
+            raise ValueError("oidc_client_id: required when AIF_OIDC_ISSUER is set")
+        return self
+
+    @property
+    def oidc_enabled(self) -> bool:
+        return bool(self.oidc_issuer)
 
     @model_validator(mode="after")
     def _refuse_default_secrets(self) -> Settings:

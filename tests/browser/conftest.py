@@ -81,7 +81,15 @@ class Live:
 
 
 @pytest.fixture
-def live(tmp_path: Path, databases: Databases, smtp_server: Mailbox) -> Iterator[Live]:
+def live_settings() -> dict[str, Any]:
+    """More settings of the live platform: a test module overrides this fixture."""
+    return {}
+
+
+@pytest.fixture
+def live(
+    tmp_path: Path, databases: Databases, smtp_server: Mailbox, live_settings: dict[str, Any]
+) -> Iterator[Live]:
     port = _free_port()
     url = f"http://127.0.0.1:{port}"
     p = build_platform(
@@ -90,6 +98,7 @@ def live(tmp_path: Path, databases: Databases, smtp_server: Mailbox) -> Iterator
         smtp_host="127.0.0.1",
         smtp_port=smtp_server.port,
         public_url=url,
+        **live_settings,
     )
     server = uvicorn.Server(
         uvicorn.Config(p.client.app, host="127.0.0.1", port=port, log_level="warning")

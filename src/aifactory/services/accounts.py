@@ -127,6 +127,13 @@ def _use(session: Session, plain: str, purpose: Purpose) -> User:
 
 def verify_email(session: Session, token: str) -> User:
     user = _use(session, token, Purpose.VERIFY_EMAIL)
+    mark_verified(session, user)
+    return user
+
+
+def mark_verified(session: Session, user: User, by: str | None = None) -> None:
+    """The address is the user's (their mail link, or ``by`` an identity provider that says
+    so); an audit event the first time."""
     if user.email_verified_at is None:
         user.email_verified_at = utcnow()
         audit.append(
@@ -135,8 +142,8 @@ def verify_email(session: Session, token: str) -> User:
             action="user.verify_email",
             object_type="user",
             object_id=user.id,
+            data={"by": by} if by else None,
         )
-    return user
 
 
 def request_password_reset(session: Session, *, email: str, base_url: str) -> None:

@@ -35,6 +35,7 @@ def _login_page(request: Request, runtime: Rt, status: int = 200, **kw: str) -> 
         error=kw.get("error", ""),
         next=safe_next(kw.get("next", "/")),
         csrf=csrf,
+        oidc_name=runtime.settings.oidc_name if runtime.settings.oidc_enabled else "",
     )
     web_session.set_login_csrf(response, runtime, csrf)
     return response

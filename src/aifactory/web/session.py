@@ -20,7 +20,7 @@ COOKIE = "aif_session"
 LOGIN_CSRF = "aif_login_csrf"
 
 
-def _secure(runtime: Runtime) -> bool:
+def secure(runtime: Runtime) -> bool:
     return runtime.settings.mode is not Mode.DEVELOPMENT
 
 
@@ -31,7 +31,7 @@ def set_session(response: Response, runtime: Runtime, cookie: str) -> None:
         max_age=runtime.settings.session_hours * 3600,
         httponly=True,
         samesite="lax",
-        secure=_secure(runtime),
+        secure=secure(runtime),
         path="/",
     )
 
@@ -54,7 +54,7 @@ def set_login_csrf(
         max_age=1800,
         httponly=True,
         samesite="lax",
-        secure=_secure(runtime),
+        secure=secure(runtime),
         path=path,
     )
 
