@@ -111,6 +111,11 @@ def test_default_spot_checks() -> None:
     assert catalog.max_walltime_s() == 4 * 86400  # Leonardo's boost_qos_lprod
     operational = {s.id for s, _ in catalog.partitions(operational_only=True)}
     assert "daedalus" not in operational and "lumi" in operational
+    assert all(s.located for s in catalog.sites if s.id != "local")
+    assert not catalog.site("local").located  # this machine: listed, not drawn
+    lumi, bsc = catalog.site("lumi"), catalog.site("marenostrum5")
+    assert (round(lumi.latitude or 0), round(lumi.longitude or 0)) == (64, 28)  # Kajaani
+    assert (round(bsc.latitude or 0), round(bsc.longitude or 0)) == (41, 2)  # Barcelona
 
 
 # (site, partition, Slurm partition, QoS, max nodes per job, min, walltime h, shared, draws on)
@@ -272,10 +277,14 @@ sites:
         pue: 1.05
         peak_bf16_tflops: 900
         executor: simulated
+    latitude: 44.52
+    longitude: 11.36
   - id: beta
     name: Beta
     city: Oslo
     country: NO
+    latitude: 59.91
+    longitude: 10.75
     operator: Sigma2
     status: planned
     available_from: 2027-06-01
@@ -511,7 +520,7 @@ BAD = {
             ("executor: slurm\n", "executor: local\n"),
         ),
         "sites[2].partitions[0].executor",
-        ("only one partition may be local (the first is at line 57)",),
+        ("only one partition may be local (the first is at line 61)",),
     ),
     "more nodes per job than the partition has": _booster(
         ("max_nodes_per_job: 11  #!",),
@@ -557,6 +566,21 @@ BAD = {
         (("  - id: alpha", "  - id: Alpha  #!"),),
         "sites[0].id",
         ("'Alpha' is not a lower-case slug",),
+    ),
+    "latitude out of range": Bad(
+        (("    latitude: 59.91\n", "    latitude: 95  #!\n"),),
+        "sites[1].latitude",
+        ("must be decimal degrees from -90 to 90, got 95",),
+    ),
+    "longitude not a number": Bad(
+        (("    longitude: 10.75\n", "    longitude: east  #!\n"),),
+        "sites[1].longitude",
+        ("must be decimal degrees from -180 to 180, got 'east'",),
+    ),
+    "a real site without its place": Bad(
+        (("    longitude: 10.75\n", ""), ("  - id: beta", "  - id: beta  #!")),
+        "sites[1].longitude",
+        ("required field is missing: the site's place in decimal degrees",),
     ),
 }
 

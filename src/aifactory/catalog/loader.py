@@ -8,6 +8,8 @@ Inheritance, so that the YAML states each figure once:
 - a partition without ``peak_bf16_tflops``, ``power_w``, ``software_stack`` or
   ``accelerator_memory_gb`` takes its accelerator entry's;
 - a partition without ``pue`` or ``grid_gco2e_per_kwh`` takes its site's.
+A site's ``latitude`` and ``longitude`` (degrees) place it on the federation map: both or
+neither, and required unless every partition of the site is the local one (this machine).
 The partition with ``executor: local`` is this machine: one node, and as many accelerator
 slots as the ``local_slots`` setting says (``accelerators_per_node: auto``).
 """
@@ -51,6 +53,8 @@ _SITE_OPTIONAL = (
     "notes",
     "pue",
     "grid_gco2e_per_kwh",
+    "latitude",
+    "longitude",
 )
 _PARTITION_REQUIRED = (
     "id",
@@ -192,6 +196,7 @@ class _Parser:
             for i, pnode in enumerate(pnodes)
         )
         self._check_siblings(partitions, pnodes, f"{path}.partitions", site_id)
+        latitude, longitude = self._location(node, f, path, partitions)
         return Site(
             id=site_id,
             name=name,
@@ -204,6 +209,33 @@ class _Parser:
             budget_eur=budget,
             partitions=partitions,
             notes=notes,
+            latitude=latitude,
+            longitude=longitude,
+        )
+
+    def _location(
+        self,
+        node: yaml.Node,
+        f: dict[str, yaml.Node],
+        path: str,
+        partitions: tuple[Partition, ...],
+    ) -> tuple[float | None, float | None]:
+        """The site's place in degrees; a real site must have one (the map shows it)."""
+        r = self.r
+        given = [k for k in ("latitude", "longitude") if k in f]
+        if not given and all(p.is_local for p in partitions):
+            return None, None
+        for key in ("latitude", "longitude"):
+            if key not in f:
+                r.fail(
+                    node,
+                    f"{path}.{key}",
+                    "required field is missing: the site's place in decimal degrees "
+                    "(latitude -90..90, longitude -180..180, east positive)",
+                )
+        return (
+            r.degrees(f["latitude"], f"{path}.latitude", 90.0),
+            r.degrees(f["longitude"], f"{path}.longitude", 180.0),
         )
 
     def _partition(

@@ -178,6 +178,17 @@ class Reader:
             self.fail(node, path, f"must be a number {bound}, got {node.value}")
         return number
 
+    def degrees(self, node: yaml.Node, path: str, limit: float) -> float:
+        """An angle in decimal degrees within -limit..limit (latitude 90, longitude 180)."""
+        value = self._scalar(node, (_INT, _FLOAT))
+        expect = f"must be decimal degrees from {-limit:g} to {limit:g}"
+        if not isinstance(value, int | float) or isinstance(value, bool):
+            self.fail(node, path, f"{expect}, got {_show(node)}")
+        number = float(value)
+        if not math.isfinite(number) or abs(number) > limit:
+            self.fail(node, path, f"{expect}, got {node.value}")
+        return number
+
     def boolean(self, node: yaml.Node, path: str) -> bool:
         value = self._scalar(node, (_BOOL,))
         if not isinstance(value, bool):

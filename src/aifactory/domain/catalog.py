@@ -121,6 +121,14 @@ class Site:
     budget_eur: int | None  # None: not published
     partitions: tuple[Partition, ...]
     notes: str = ""
+    # Where the machine room is (WGS84/ETRS89 degrees), for the federation map. None: not on
+    # the map (this machine, whose place the operator may not want to publish).
+    latitude: float | None = None
+    longitude: float | None = None
+
+    @property
+    def located(self) -> bool:
+        return self.latitude is not None and self.longitude is not None
 
     @property
     def is_operational(self) -> bool:
