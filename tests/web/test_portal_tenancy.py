@@ -10,7 +10,7 @@ from typing import Any
 
 from fastapi.routing import APIRoute
 
-from tests.conftest import Actor, Platform, quick_user
+from tests.conftest import Actor, Platform, proposal_form, quick_user
 from tests.web.portal import browser_of
 
 
@@ -23,8 +23,47 @@ class World:
     job: dict[str, Any]
 
 
+_MADE: dict[int, dict[str, str]] = {}
+
+
+def _access(w: World) -> dict[str, str]:
+    """Ada's Fast Lane proposal with a technical reviewer (rita) assigned: made once per world."""
+    made = _MADE.get(id(w))
+    if made is None:
+        calls = w.platform.admin.get("/calls", params={"open": True}).json()
+        (call,) = [c for c in calls if c["mode"] == "fast_lane"]
+        proposal = w.owner.post("/proposals", proposal_form(call["id"], w.project["id"])).json()
+        rita = quick_user(w.platform, "rita", roles=("reviewer",))
+        review = w.platform.admin.post(
+            f"/proposals/{proposal['id']}/reviewers", {"reviewer": rita.email, "kind": "technical"}
+        ).json()
+        made = _MADE[id(w)] = {"proposal": proposal["id"], "review": review["id"]}
+    return made
+
+
 # (method, path template) -> the concrete path of ada's object; bob must get 404.
-PROBES: dict[tuple[str, str], Callable[[World], str]] = {}
+PROBES: dict[tuple[str, str], Callable[[World], str]] = {
+    ("GET", "/proposals/{proposal_id}"): lambda w: f"/proposals/{_access(w)['proposal']}",
+    ("POST", "/proposals/{proposal_id}/withdraw"): lambda w: (
+        f"/proposals/{_access(w)['proposal']}/withdraw"
+    ),
+    ("POST", "/proposals/{proposal_id}/reviewers"): lambda w: (
+        f"/proposals/{_access(w)['proposal']}/reviewers"
+    ),
+    ("POST", "/proposals/{proposal_id}/decision"): lambda w: (
+        f"/proposals/{_access(w)['proposal']}/decision"
+    ),
+    ("GET", "/reviews/{review_id}"): lambda w: f"/reviews/{_access(w)['review']}",
+    ("POST", "/reviews/{review_id}"): lambda w: f"/reviews/{_access(w)['review']}",
+}
+
+# Federation-wide pages: the same for every signed-in user, nothing of a tenant in the path.
+# (Applying with another tenant's project is refused: test_calls_pages.)
+FEDERATION_WIDE = {
+    ("GET", "/calls/{call_id}"),
+    ("GET", "/calls/{call_id}/apply"),
+    ("POST", "/calls/{call_id}/apply"),
+}
 
 
 def _walk(routes: list[Any], prefix: str = "") -> set[tuple[str, str]]:
@@ -47,7 +86,7 @@ def _portal_routes(platform: Platform) -> set[tuple[str, str]]:
 
 
 def test_every_portal_route_with_a_path_parameter_is_probed(platform: Platform) -> None:
-    routes = _portal_routes(platform)
+    routes = _portal_routes(platform) - FEDERATION_WIDE
     assert not routes - PROBES.keys(), f"no probe: {sorted(routes - PROBES.keys())}"
     assert not PROBES.keys() - routes, f"stale probe: {sorted(PROBES.keys() - routes)}"
 
@@ -61,9 +100,12 @@ def test_another_tenants_object_is_a_404_page_and_changes_nothing(platform: Plat
     bob = browser_of(platform, quick_user(platform, "bob"))
     platform.org(platform.admin, "Bob Corp")  # bob's tenant exists; he is not in ada's
     before = ada.get(f"/jobs/{job['id']}").json()
+    access = _access(world)
+    proposal_before = ada.get(f"/proposals/{access['proposal']}").json()
     for (method, _template), probe in sorted(PROBES.items()):
         path = probe(world)
         r = bob.get(path) if method == "GET" else bob.post(path, {})
         assert r.status_code == 404, (method, path, r.status_code)
         assert "Page not found" in r.text and ada.email not in r.text
     assert ada.get(f"/jobs/{job['id']}").json() == before
+    assert ada.get(f"/proposals/{access['proposal']}").json() == proposal_before
