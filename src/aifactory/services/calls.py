@@ -207,7 +207,7 @@ def default_cutoffs(mode: AccessMode, start: date, months: int = 12) -> list[dat
     return [d for d in days if d > start][: 2 * months]
 
 
-_MODE_TITLES = {
+MODE_TITLES = {
     AccessMode.PLAYGROUND: "Playground",
     AccessMode.FAST_LANE: "Fast Lane",
     AccessMode.LARGE_SCALE: "Large Scale",
@@ -225,7 +225,7 @@ def default_call_specs(catalog: Catalog, today: date) -> list[CallSpec]:
     for mode in AccessMode:
         specs.append(
             CallSpec(
-                title=f"{_MODE_TITLES[mode]} on this machine",
+                title=f"{MODE_TITLES[mode]} on this machine",
                 mode=mode,
                 partitions=local,
                 opens_on=today,
