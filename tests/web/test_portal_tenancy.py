@@ -4,12 +4,14 @@ page with a path parameter fails here until it has a probe."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
 from fastapi.routing import APIRoute
+from sqlalchemy import select
 
+from aifactory.db.tables import ApiToken
 from tests.conftest import Actor, Platform, quick_user
 from tests.web.portal import browser_of
 
@@ -23,16 +25,50 @@ class World:
     job: dict[str, Any]
 
 
+def _token_of(w: World) -> str:
+    with w.platform.runtime.db.read() as session:
+        return str(
+            session.execute(select(ApiToken.id).where(ApiToken.user_id == w.owner.user_id))
+            .scalars()
+            .first()
+        )
+
+
 # (method, path template) -> the concrete path of ada's object; bob must get 404.
-PROBES: dict[tuple[str, str], Callable[[World], str]] = {}
+PROBES: dict[tuple[str, str], Callable[[World], str]] = {
+    ("GET", "/orgs/{org_id}"): lambda w: f"/orgs/{w.org['id']}",
+    ("POST", "/orgs/{org_id}/members"): lambda w: f"/orgs/{w.org['id']}/members",
+    ("POST", "/orgs/{org_id}/members/{user_id}/remove"): (
+        lambda w: f"/orgs/{w.org['id']}/members/{w.owner.user_id}/remove"
+    ),
+    ("POST", "/orgs/{org_id}/projects"): lambda w: f"/orgs/{w.org['id']}/projects",
+    ("GET", "/projects/{project_id}"): lambda w: f"/projects/{w.project['id']}",
+    ("POST", "/projects/{project_id}/members"): lambda w: f"/projects/{w.project['id']}/members",
+    ("POST", "/tokens/{token_id}/revoke"): lambda w: f"/tokens/{_token_of(w)}/revoke",
+}
+
+
+def _routes(routes: Iterable[Any], prefix: str = "") -> Iterator[tuple[str, set[str]]]:
+    for route in routes:
+        # FastAPI 0.165 keeps an included router whole (no flattened copies of its routes).
+        inner = getattr(route, "original_router", None)
+        if inner is not None:
+            yield from _routes(inner.routes, prefix + route.include_context.prefix)
+        elif isinstance(route, APIRoute):
+            yield prefix + route.path, set(route.methods)
 
 
 def _portal_routes(platform: Platform) -> set[tuple[str, str]]:
     out = set()
-    for route in platform.client.app.routes:
-        if isinstance(route, APIRoute) and not route.path.startswith("/api/"):
-            out |= {(m, route.path) for m in route.methods if "{" in route.path}
+    for path, methods in _routes(platform.client.app.routes):
+        if not path.startswith("/api/"):
+            out |= {(m, path) for m in methods if "{" in path}
     return out
+
+
+def test_the_route_walk_sees_the_api_and_the_portal(platform: Platform) -> None:
+    paths = {path for path, _ in _routes(platform.client.app.routes)}
+    assert {"/api/v1/jobs/{job_id}", "/login", "/"} <= paths
 
 
 def test_every_portal_route_with_a_path_parameter_is_probed(platform: Platform) -> None:
