@@ -16,8 +16,8 @@ STATIC = Path(__file__).parent / "static"
 
 def install(app: FastAPI) -> None:
     # Imported here: the pages import the API's dependencies, which import nothing of web/.
-    from aifactory.web import home, pages, signup
+    from aifactory.web import audit, home, orgs, pages, signup, tokens
 
-    for module in (pages, home, signup):
+    for module in (pages, home, signup, orgs, tokens, audit):
         app.include_router(module.router)
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
