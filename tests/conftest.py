@@ -336,6 +336,22 @@ def platform(tmp_path: Path, db_url: str) -> Iterator[Platform]:
 
 
 @pytest.fixture
+def mail_platform(tmp_path: Path, db_url: str, smtp_server: Any) -> Iterator[Platform]:
+    """A platform whose mail goes to the tests' SMTP server (``smtp_server``), its links to
+    https://portal.example.eu."""
+    p = build_platform(
+        tmp_path,
+        db_url,
+        smtp_host="127.0.0.1",
+        smtp_port=smtp_server.port,
+        public_url="https://portal.example.eu",
+    )
+    with p.client:
+        yield p
+    p.runtime.close()
+
+
+@pytest.fixture
 def sqlite_platform(tmp_path: Path, databases: Databases) -> Iterator[Platform]:
     """For tests whose subject does not depend on the database (executor behaviour)."""
     p = build_platform(tmp_path, databases.sqlite(tmp_path / "data" / "aifactory.db"))

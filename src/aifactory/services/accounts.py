@@ -1,5 +1,6 @@
-"""Self-service accounts: sign-up with e-mail verification, and password reset, each through a
-single-use, expiring token sent by the platform's mail (only its hash is stored).
+"""Self-service accounts: sign-up with e-mail verification, password reset, and invitations
+into an organisation, each through a single-use, expiring token sent by the platform's mail
+(only its hash is stored).
 
 Answers never tell whether an address has an account: signing up with a taken address and
 asking to reset an unknown one look like success, and the mail (or its absence) tells only the
@@ -16,13 +17,16 @@ from argon2 import PasswordHasher
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
-from aifactory.db.tables import AccountToken, ApiToken, User
-from aifactory.services import audit, identity, notifications
+from aifactory.db.tables import AccountToken, ApiToken, Membership, User
+from aifactory.domain.identity import MembershipRole
+from aifactory.services import audit, identity, notifications, tenancy
 from aifactory.services.errors import Invalid
+from aifactory.services.identity import Principal
 from aifactory.services.ids import as_utc, new_id, utcnow
 
 VERIFY_TTL = timedelta(hours=24)
 RESET_TTL = timedelta(hours=1)
+INVITE_TTL = timedelta(days=3)
 MIN_PASSWORD = 12
 
 
@@ -197,3 +201,59 @@ def reset_password(session: Session, *, token: str, password: str) -> User:
         data={"tokens_revoked": revoked},
     )
     return user
+
+
+def invite_member(
+    session: Session,
+    principal: Principal,
+    org_id: str,
+    *,
+    email: str,
+    role: MembershipRole,
+    base_url: str,
+) -> bool:
+    """Owners add someone to their organisation by e-mail, and the platform's mail tells them
+    who added them to what. An address with no account gets an invited one (no password,
+    unverified) whose mail links to the password-reset page (valid ``INVITE_TTL``): choosing a
+    password there verifies the address. True when the account is new."""
+    org = tenancy.require_owner(session, principal, org_id)  # before creating anyone
+    email = email.strip().lower()
+    inviter = session.get(User, principal.user_id)
+    who = f"{inviter.name} ({inviter.email})" if inviter else principal.email
+    user = session.execute(select(User).where(User.email == email)).scalar_one_or_none()
+    created = user is None
+    if user is None:
+        user = identity.create_user(
+            session,
+            email=email,
+            name=email.split("@", 1)[0],
+            password=None,
+            actor=principal.user_id,
+            verified=False,
+        )
+    before = session.get(Membership, (org_id, user.id))
+    unchanged = before is not None and before.role == role.value
+    tenancy.add_member(session, principal, org_id, email=email, role=role)
+    what = f"the organisation {org.name} on aifactory, as {role.value}"
+    if user.password_hash is None and user.email_verified_at is None:
+        # New, or invited before and never came: a fresh link to choose a password.
+        plain = _issue(session, user, Purpose.RESET_PASSWORD, INVITE_TTL)
+        notifications.enqueue(
+            session,
+            [user.email],
+            "account.invite",
+            f"{who} invited you to {org.name} on aifactory",
+            f"Hello,\n\n{who} invited you to {what}.\n\nTo accept, choose a password "
+            f"within {INVITE_TTL.days} days:\n\n{base_url}/reset-password?token={plain}\n\n"
+            "If you do not know them, ignore this mail: the account stays unusable.\n",
+        )
+    elif not unchanged:
+        notifications.enqueue(
+            session,
+            [user.email],
+            "account.added",
+            f"{who} added you to {org.name} on aifactory",
+            f"Hello {user.name},\n\n{who} added you to {what}.\n\n"
+            f"Log in at {base_url}/ to see it.\n",
+        )
+    return created

@@ -4,14 +4,19 @@ from __future__ import annotations
 
 from collections.abc import Iterator, Mapping
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from aifactory.core.audit_chain import ChainReport, Link, link_hash, verify
 from aifactory.db.tables import AuditEvent, AuditHead, table
+from aifactory.domain.identity import PlatformRole
+from aifactory.services.errors import Forbidden
 from aifactory.services.ids import as_utc, utcnow
+
+if TYPE_CHECKING:  # identity appends audit events: importing it here would cycle
+    from aifactory.services.identity import Principal
 
 SYSTEM_ACTOR = "system"
 
@@ -91,3 +96,24 @@ def _links(session: Session, batch: int = 5000) -> Iterator[Link]:
 def verify_chain(session: Session) -> ChainReport:
     head = session.execute(select(AuditHead).where(AuditHead.id == 1)).scalar_one_or_none()
     return verify(_links(session), (head.seq, head.hash) if head else None)
+
+
+def require_reader(principal: Principal) -> None:
+    """Who may read the trail and check its chain: admins and compliance officers."""
+    if not principal.roles & {PlatformRole.ADMIN, PlatformRole.COMPLIANCE}:
+        raise Forbidden("only admins and compliance officers may read the audit trail")
+
+
+def head(session: Session) -> tuple[int, str]:
+    """The last event's sequence number and hash, as the head row says."""
+    row = session.execute(select(AuditHead.seq, AuditHead.hash).where(AuditHead.id == 1)).one()
+    return int(row[0]), str(row[1])
+
+
+def recent(session: Session, *, limit: int, offset: int) -> tuple[list[AuditEvent], int]:
+    """The events newest first, one page of them, and how many there are in all."""
+    total = session.execute(select(func.count()).select_from(AuditEvent)).scalar_one()
+    rows = session.execute(
+        select(AuditEvent).order_by(AuditEvent.seq.desc()).limit(limit).offset(offset)
+    ).scalars()
+    return list(rows), int(total)

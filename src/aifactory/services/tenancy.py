@@ -206,7 +206,8 @@ def org_rules(session: Session, org_ids: Collection[str]) -> dict[str, OrgRule]:
     }
 
 
-def _require_owner(session: Session, principal: Principal, org_id: str) -> Organisation:
+def require_owner(session: Session, principal: Principal, org_id: str) -> Organisation:
+    """The organisation, if the caller owns it (404 for another tenant's, then 403)."""
     org = get_org(session, principal, org_id)
     if not principal.owns_org(org_id):
         raise Forbidden("only an owner of the organisation may do this")
@@ -235,7 +236,7 @@ def _owner_count(session: Session, org_id: str) -> int:
 def add_member(
     session: Session, principal: Principal, org_id: str, *, email: str, role: MembershipRole
 ) -> Membership:
-    _require_owner(session, principal, org_id)
+    require_owner(session, principal, org_id)
     user = user_by_email(session, email)
     membership = session.get(Membership, (org_id, user.id))
     if membership is None:
@@ -266,7 +267,7 @@ def add_member(
 
 
 def remove_member(session: Session, principal: Principal, org_id: str, user_id: str) -> None:
-    _require_owner(session, principal, org_id)
+    require_owner(session, principal, org_id)
     membership = session.get(Membership, (org_id, user_id))
     if membership is None:
         raise NotFound("membership", user_id)

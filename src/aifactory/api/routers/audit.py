@@ -5,31 +5,21 @@ from __future__ import annotations
 from typing import Annotated
 
 from fastapi import APIRouter, Query
-from sqlalchemy import select
 
 from aifactory.api.deps import Caller, Rt
 from aifactory.api.schemas import AuditEventPublic, AuditVerifyPublic, Page
-from aifactory.db.tables import AuditEvent
-from aifactory.domain.identity import PlatformRole
-from aifactory.services.audit import verify_chain
-from aifactory.services.errors import Forbidden
-from aifactory.services.identity import Principal
+from aifactory.services import audit
 from aifactory.services.ids import as_utc
 
 router = APIRouter(prefix="/audit", tags=["audit"])
 
 
-def _require_auditor(caller: Principal) -> None:
-    if not caller.roles & {PlatformRole.ADMIN, PlatformRole.COMPLIANCE}:
-        raise Forbidden("only admins and compliance officers may read the audit trail")
-
-
 @router.get("/verify", operation_id="verify_audit", response_model=AuditVerifyPublic)
 def verify(runtime: Rt, caller: Caller) -> AuditVerifyPublic:
     """Recompute the hash chain and name the first broken link."""
-    _require_auditor(caller)
+    audit.require_reader(caller)
     with runtime.db.read() as session:
-        report = verify_chain(session)
+        report = audit.verify_chain(session)
     return AuditVerifyPublic(
         ok=report.ok, checked=report.checked, broken_seq=report.broken_seq, problem=report.problem
     )
@@ -42,14 +32,9 @@ def events(
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
     offset: Annotated[int, Query(ge=0, le=10_000_000)] = 0,
 ) -> Page[AuditEventPublic]:
-    _require_auditor(caller)
+    audit.require_reader(caller)
     with runtime.db.read() as session:
-        from sqlalchemy import func
-
-        total = session.execute(select(func.count()).select_from(AuditEvent)).scalar_one()
-        rows = session.execute(
-            select(AuditEvent).order_by(AuditEvent.seq.desc()).limit(limit).offset(offset)
-        ).scalars()
+        rows, total = audit.recent(session, limit=limit, offset=offset)
         items = [
             AuditEventPublic(
                 seq=r.seq,
