@@ -172,3 +172,20 @@ def test_the_list_pages_and_filters(sqlite_platform: Platform) -> None:
     assert second.text.count("<td><a href=") == 3 and ">j0<" in second.text
     bad = browser.get("/jobs?state=exploded")
     assert bad.status_code == 422 and "pending" in field_error(bad.text, "state")
+
+
+def test_the_dashboard_burns_down_an_allocation_as_jobs_use_it(sqlite_platform: Platform) -> None:
+    browser, project, ada = _world(sqlite_platform)
+    before = browser.get("/")
+    assert "Burn-down of triage on local/local" in before.text
+    r = browser.post(
+        "/jobs/new", {**_form(project["id"], accelerators_per_node="1"), "action": "submit"}
+    )
+    job_id = r.headers["location"].rsplit("/", 1)[1]
+    run_until(sqlite_platform, job_id, FINAL, ada)
+    page = browser.get("/").text
+    chart = page.split("Burn-down of triage on local/local")[1].split("</table>")[0]
+    last = re.findall(r'<td data-y="([\d.]+)">', chart)[-3:]
+    used, reserved, left = (float(x) for x in last)
+    assert reserved == 0  # the job ended: its reservation settled into used and left
+    assert abs(used + left - 10_000) < 0.01  # what was given, split between used and left

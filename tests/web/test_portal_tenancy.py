@@ -11,6 +11,7 @@ from typing import Any
 from sqlalchemy import select
 
 from aifactory.db.tables import ApiToken
+from tests.api.data_helpers import make_dataset
 from tests.conftest import Actor, Platform, proposal_form, quick_user
 from tests.web.portal import browser_of, routes_of
 
@@ -68,6 +69,9 @@ PROBES: dict[tuple[str, str], Callable[[World], str]] = {
     ),
     ("GET", "/reviews/{review_id}"): lambda w: f"/reviews/{_access(w)['review']}",
     ("POST", "/reviews/{review_id}"): lambda w: f"/reviews/{_access(w)['review']}",
+    ("GET", "/datasets/{dataset_id}"): lambda w: (
+        f"/datasets/{make_dataset(w.owner, w.project['id'])['id']}"
+    ),
     ("GET", "/orgs/{org_id}"): lambda w: f"/orgs/{w.org['id']}",
     ("POST", "/orgs/{org_id}/members"): lambda w: f"/orgs/{w.org['id']}/members",
     ("POST", "/orgs/{org_id}/members/{user_id}/remove"): (

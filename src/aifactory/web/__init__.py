@@ -16,9 +16,43 @@ STATIC = Path(__file__).parent / "static"
 
 def install(app: FastAPI) -> None:
     # Imported here: the pages import the API's dependencies, which import nothing of web/.
-    from aifactory.web import apidocs, apply, audit, calls, composer, home, jobs, oidc, orgs, pages, proposals, reviews, signup, sites, tokens
+    from aifactory.web import (
+        apidocs,
+        apply,
+        audit,
+        calls,
+        composer,
+        datasets,
+        home,
+        jobs,
+        oidc,
+        orgs,
+        pages,
+        proposals,
+        reviews,
+        signup,
+        sites,
+        tokens,
+    )
 
     # composer before jobs: /jobs/new is not a job id.
-    for module in (pages, home, signup, oidc, apidocs, composer, jobs, sites, calls, apply, proposals, reviews, orgs, tokens, audit):
+    for module in (
+        pages,
+        home,
+        signup,
+        oidc,
+        apidocs,
+        composer,
+        jobs,
+        datasets,
+        sites,
+        calls,
+        apply,
+        proposals,
+        reviews,
+        orgs,
+        tokens,
+        audit,
+    ):
         app.include_router(module.router)
     app.mount("/static", StaticFiles(directory=STATIC), name="static")

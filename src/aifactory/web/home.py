@@ -9,12 +9,15 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
 from aifactory.api.deps import Rt
 from aifactory.api.routers.accounts import client_of, limit
-from aifactory.services import identity, jobs, sessions, tenancy
+from aifactory.services import allocations, burn, identity, jobs, sessions, tenancy
+from aifactory.services.ids import utcnow
 from aifactory.services.errors import Forbidden, TooManyRequests, Unauthenticated
 from aifactory.web import session as web_session
 from aifactory.web.pages import form_of, page
 
 router = APIRouter(include_in_schema=False)
+MAX_ALLOCATIONS = 20  # the newest; a project's page lists all of its own
+MAX_CHARTS = 4
 
 
 def safe_next(target: str) -> str:
@@ -111,6 +114,29 @@ def dashboard(request: Request, runtime: Rt) -> Response:
         orgs = tenancy.list_orgs(session, me.principal)
         projects = tenancy.list_projects(session, me.principal)
         recent, _ = jobs.list_jobs(session, me.principal, jobs.JobFilter(), limit=20, offset=0)
+        now = utcnow()
+        mine = [
+            a
+            for a in allocations.list_allocations(session, me.principal)
+            if a.org_id in me.principal.orgs  # an operator's dashboard too: only their own
+        ][:MAX_ALLOCATIONS]
+        ids = [a.id for a in mine]
+        totals = allocations.totals(session, ids)
+        days = burn.burn_down(session, ids[:MAX_CHARTS])
+        names = {p.id: p.name for p in projects}
+        rows = [
+            {
+                "alloc": a,
+                "project": names.get(a.project_id, a.project_id),
+                "state": allocations.state_of(a, now).value,
+                "given_h": allocations.hours(totals[a.id].granted + totals[a.id].adjusted),
+                "used_h": allocations.hours(totals[a.id].used),
+                "reserved_h": allocations.hours(totals[a.id].reserved),
+                "left_h": allocations.hours(totals[a.id].balance),
+                "days": days.get(a.id),
+            }
+            for a in mine
+        ]
         return page(
             request,
             "dashboard.html",
@@ -119,4 +145,5 @@ def dashboard(request: Request, runtime: Rt) -> Response:
             orgs=orgs,
             projects=projects,
             jobs=recent,
+            allocations=rows,
         )
