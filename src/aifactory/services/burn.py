@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from collections import defaultdict
 from dataclasses import dataclass
-from datetime import date, datetime, time, timezone
+from datetime import UTC, date, datetime, time
 
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
@@ -26,7 +26,7 @@ class Day:
     @property
     def at(self) -> int:
         """The end of the day, Unix seconds (a chart's x)."""
-        end = datetime.combine(self.day, time(23, 59, 59), tzinfo=timezone.utc)
+        end = datetime.combine(self.day, time(23, 59, 59), tzinfo=UTC)
         return int(end.timestamp())
 
 

@@ -10,8 +10,8 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from aifactory.api.deps import Rt
 from aifactory.api.routers.accounts import client_of, limit
 from aifactory.services import allocations, burn, identity, jobs, sessions, tenancy
-from aifactory.services.ids import utcnow
 from aifactory.services.errors import Forbidden, TooManyRequests, Unauthenticated
+from aifactory.services.ids import utcnow
 from aifactory.web import session as web_session
 from aifactory.web.pages import form_of, page
 
