@@ -1,6 +1,6 @@
-"""An allocation's burn-down: GPU-hours used, reserved (by jobs not yet ended) and left at the
-end of each day, from its ledger summed in SQL per day, so the dashboard costs one query
-however many jobs drew on it."""
+"""Allocations as their holders read them: GPU-hours given, used, reserved (by jobs not yet
+ended) and left now (``balances``), and at the end of each day (``burn_down``, the ledger summed
+in SQL per day, so a chart costs one query however many jobs drew on it)."""
 
 from __future__ import annotations
 
@@ -11,9 +11,34 @@ from datetime import UTC, date, datetime, time
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from aifactory.db.tables import LedgerEntry
+from aifactory.db.tables import Allocation, LedgerEntry
 from aifactory.domain.access import LedgerKind
-from aifactory.services.allocations import hours
+from aifactory.services.allocations import hours, state_of, totals
+
+
+@dataclass(frozen=True)
+class Balance:
+    alloc: Allocation
+    state: str
+    given_h: float  # grants and adjustments
+    used_h: float
+    reserved_h: float
+    left_h: float
+
+
+def balances(session: Session, allocs: list[Allocation], now: datetime) -> list[Balance]:
+    sums = totals(session, [a.id for a in allocs])
+    return [
+        Balance(
+            a,
+            state_of(a, now).value,
+            hours(sums[a.id].granted + sums[a.id].adjusted),
+            hours(sums[a.id].used),
+            hours(sums[a.id].reserved),
+            hours(sums[a.id].balance),
+        )
+        for a in allocs
+    ]
 
 
 @dataclass(frozen=True)

@@ -27,7 +27,7 @@ from aifactory.services.ids import utcnow
 from aifactory.services.sessions import Current
 from aifactory.web.calls import view_of
 from aifactory.web.deps import Me, check_csrf
-from aifactory.web.pages import form_of, page
+from aifactory.web.pages import form_of, message_of, page
 
 router = APIRouter(include_in_schema=False)
 
@@ -259,7 +259,7 @@ async def apply_submit(call_id: str, request: Request, runtime: Rt, me: Me) -> R
         try:
             ProjectCreate(org_id=org_id, name=new_name)
         except ValidationError as exc:
-            errors["project_name"] = exc.errors()[0]["msg"].removeprefix("Value error, ")
+            errors["project_name"] = message_of(exc.errors()[0])
         body["project"] = NEW
     parsed: ProposalForm | None = None
     try:
@@ -267,7 +267,7 @@ async def apply_submit(call_id: str, request: Request, runtime: Rt, me: Me) -> R
     except ValidationError as exc:
         for e in exc.errors():
             place = place_of(".".join(str(p) for p in e["loc"]), rows, shown)
-            _add(errors, place, e["msg"].removeprefix("Value error, "))
+            _add(errors, place, message_of(e))
     if errors or parsed is None:
         return _form_page(request, runtime, me, call_id, 422, form=form, errors=errors)
     try:

@@ -23,7 +23,7 @@ from aifactory.services.errors import Forbidden, Invalid, NotFound
 from aifactory.services.runtime import Runtime
 from aifactory.services.sessions import Current
 from aifactory.web.deps import Me, check_csrf
-from aifactory.web.pages import form_of, page
+from aifactory.web.pages import form_of, message_of, page
 
 router = APIRouter(include_in_schema=False)
 
@@ -96,7 +96,7 @@ def spec_of(form: dict[str, str]) -> tuple[JobSpec | None, dict[str, str]]:
         return JobSpec.model_validate(data), {}
     except ValidationError as exc:
         for err in exc.errors():
-            errors.setdefault(_field_of(err["loc"]), _message(err))
+            errors.setdefault(_field_of(err["loc"]), message_of(err))
         return None, errors
 
 
@@ -106,11 +106,6 @@ def _field_of(loc: tuple[int | str, ...]) -> str:
         if name in RESOURCE_FIELDS or name in LISTS or name in ("name", "project", "work"):
             return name
     return _FIELD_OF.get(names[0], "form") if names else "run"
-
-
-def _message(err: Any) -> str:
-    msg = str(err["msg"])
-    return msg.removeprefix("Value error, ")
 
 
 def _projects(runtime: Runtime, me: Current) -> list[tuple[str, str]]:

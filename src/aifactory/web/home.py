@@ -120,22 +120,15 @@ def dashboard(request: Request, runtime: Rt) -> Response:
             for a in allocations.list_allocations(session, me.principal)
             if a.org_id in me.principal.orgs  # an operator's dashboard too: only their own
         ][:MAX_ALLOCATIONS]
-        ids = [a.id for a in mine]
-        totals = allocations.totals(session, ids)
-        days = burn.burn_down(session, ids[:MAX_CHARTS])
+        days = burn.burn_down(session, [a.id for a in mine[:MAX_CHARTS]])
         names = {p.id: p.name for p in projects}
         rows = [
             {
-                "alloc": a,
-                "project": names.get(a.project_id, a.project_id),
-                "state": allocations.state_of(a, now).value,
-                "given_h": allocations.hours(totals[a.id].granted + totals[a.id].adjusted),
-                "used_h": allocations.hours(totals[a.id].used),
-                "reserved_h": allocations.hours(totals[a.id].reserved),
-                "left_h": allocations.hours(totals[a.id].balance),
-                "days": days.get(a.id),
+                "b": b,
+                "project": names.get(b.alloc.project_id, b.alloc.project_id),
+                "days": days.get(b.alloc.id),
             }
-            for a in mine
+            for b in burn.balances(session, mine, now)
         ]
         return page(
             request,

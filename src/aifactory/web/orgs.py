@@ -6,48 +6,24 @@ members, its allocations per partition and a link to its jobs. Every rule is the
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, TypeVar
+from typing import Any
 
 from fastapi import APIRouter, Request
-from fastapi.responses import HTMLResponse, RedirectResponse, Response
-from pydantic import BaseModel, ValidationError
-from sqlalchemy.orm import Session
+from fastapi.responses import HTMLResponse, Response
 
 from aifactory.api.deps import Rt
 from aifactory.api.schemas import MemberAdd, OrgCreate, ProjectCreate, ProjectMemberAdd
 from aifactory.domain.countries import EUROHPC_COUNTRIES
 from aifactory.domain.identity import MembershipRole, OrgKind
-from aifactory.services import accounts, allocations, sessions, tenancy
+from aifactory.services import accounts, allocations, burn, sessions, tenancy
 from aifactory.services.errors import Conflict, NotFound
 from aifactory.services.ids import utcnow
 from aifactory.web.deps import Me, check_csrf
-from aifactory.web.pages import form_of, page
+from aifactory.web.pages import form_of, page, parsed, see_other
 
 router = APIRouter(include_in_schema=False)
 
 ORG_FIELDS = ("name", "kind", "country", "registration_id")
-M = TypeVar("M", bound=BaseModel)
-
-
-def errors_of(exc: ValidationError) -> dict[str, str]:
-    """The schema's errors by field, worded as the API words them."""
-    out: dict[str, str] = {}
-    for e in exc.errors():
-        name = str(e["loc"][0]) if e["loc"] else "form"
-        out.setdefault(name, e["msg"].removeprefix("Value error, "))
-    return out
-
-
-def parsed(model: type[M], data: dict[str, Any]) -> M | dict[str, str]:
-    """The form as the API's schema, or its errors by field."""
-    try:
-        return model(**data)
-    except ValidationError as exc:
-        return errors_of(exc)
-
-
-def see_other(path: str) -> RedirectResponse:
-    return RedirectResponse(path, status_code=303)
 
 
 # -- my organisations ---------------------------------------------------------------------
@@ -228,37 +204,6 @@ async def create_project(org_id: str, request: Request, runtime: Rt, me: Me) -> 
 
 
 # -- one project --------------------------------------------------------------------------
-@dataclass(frozen=True)
-class Balance:
-    """One allocation as the project page shows it (GPU-hours)."""
-
-    partition: str
-    state: str
-    granted: float
-    used: float
-    reserved: float
-    left: float
-    ends_at: str
-
-
-def _balances(session: Session, me: sessions.Current, project_id: str) -> list[Balance]:
-    rows = allocations.list_allocations(session, me.principal, project_id=project_id)
-    sums = allocations.totals(session, [a.id for a in rows])
-    now, h = utcnow(), allocations.hours
-    return [
-        Balance(
-            partition=f"{a.site_id}/{a.partition_id}",
-            state=allocations.state_of(a, now).value,
-            granted=h(a.granted_gpu_seconds),
-            used=h(sums[a.id].used),
-            reserved=h(sums[a.id].reserved),
-            left=h(a.balance_gpu_seconds),
-            ends_at=a.ends_at.strftime("%Y-%m-%d"),
-        )
-        for a in rows
-    ]
-
-
 def _project_page(
     request: Request,
     runtime: Rt,
@@ -280,7 +225,11 @@ def _project_page(
             org=org,
             members=tenancy.list_project_members(session, me.principal, project_id),
             may_add=tenancy.may_submit(me.principal, project),
-            balances=_balances(session, me, project_id),
+            balances=burn.balances(
+                session,
+                allocations.list_allocations(session, me.principal, project_id=project_id),
+                utcnow(),
+            ),
             email=kw.get("email", ""),
             errors=kw.get("errors", {}),
         )

@@ -8,12 +8,13 @@ submission cannot change a password (the portal's own forms get CSRF tokens with
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 from urllib.parse import parse_qs
 
 from fastapi import APIRouter, Request
-from fastapi.responses import HTMLResponse
+from fastapi.responses import HTMLResponse, RedirectResponse
 from fastapi.templating import Jinja2Templates
+from pydantic import BaseModel, ValidationError
 
 from aifactory.api.deps import Rt
 from aifactory.api.routers.accounts import client_of, limit
@@ -21,6 +22,7 @@ from aifactory.services import accounts
 from aifactory.services.errors import Invalid, TooManyRequests
 
 router = APIRouter(include_in_schema=False)
+M = TypeVar("M", bound=BaseModel)
 templates = Jinja2Templates(directory=Path(__file__).parent / "templates")
 
 
@@ -37,6 +39,32 @@ def duration(seconds: int) -> str:
 
 templates.env.filters["duration"] = duration
 _MAX_FORM = 8192
+
+
+def message_of(error: Any) -> str:
+    """One pydantic error as the API words it (without pydantic's "Value error, ")."""
+    return str(error["msg"]).removeprefix("Value error, ")
+
+
+def errors_of(exc: ValidationError) -> dict[str, str]:
+    """A schema's errors by top-level field (the first of each), "form" for the whole."""
+    out: dict[str, str] = {}
+    for e in exc.errors():
+        out.setdefault(str(e["loc"][0]) if e["loc"] else "form", message_of(e))
+    return out
+
+
+def parsed(model: type[M], data: dict[str, Any]) -> M | dict[str, str]:
+    """The form as the API's schema, or its errors by field."""
+    try:
+        return model(**data)
+    except ValidationError as exc:
+        return errors_of(exc)
+
+
+def see_other(path: str) -> RedirectResponse:
+    """Post/redirect/get: after a form that worked, the page to look at."""
+    return RedirectResponse(path, status_code=303)
 
 
 def page(request: Request, name: str, status: int = 200, **context: Any) -> HTMLResponse:

@@ -23,14 +23,10 @@ from aifactory.services import allocations, calls, proposals, reviews, tenancy
 from aifactory.services.errors import Conflict, Forbidden, Invalid, NotFound
 from aifactory.services.ids import utcnow
 from aifactory.web.deps import Me, check_csrf
-from aifactory.web.pages import form_of, page
+from aifactory.web.pages import errors_of, form_of, page
 
 router = APIRouter(include_in_schema=False)
 HORIZON_DAYS = 14  # the decisions queue shows what is due within two weeks unless asked
-
-
-def _message(exc: ValidationError) -> dict[str, str]:
-    return {str(e["loc"][0]): e["msg"].removeprefix("Value error, ") for e in exc.errors()}
 
 
 @router.get("/proposals", response_class=HTMLResponse)
@@ -128,7 +124,7 @@ async def assign_reviewer(proposal_id: str, request: Request, runtime: Rt, me: M
                 session, me.principal, proposal_id, reviewer_email=body.reviewer, kind=body.kind
             )
     except ValidationError as exc:
-        errors = _message(exc)
+        errors = errors_of(exc)
     except Invalid as exc:
         errors = {p.field: p.message for p in exc.problems}
     except NotFound:  # the proposal was found above: it is the reviewer's e-mail
@@ -197,7 +193,7 @@ async def decide(proposal_id: str, request: Request, runtime: Rt, me: Me) -> Res
                 utcnow(),
             )
     except ValidationError as exc:
-        errors = {f"{proposal_id}.{decision}.{k}": m for k, m in _message(exc).items()}
+        errors = {f"{proposal_id}.{decision}.{k}": m for k, m in errors_of(exc).items()}
         status = 422
     except Conflict as exc:
         errors, status = {key: exc.detail}, 409

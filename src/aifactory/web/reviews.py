@@ -18,13 +18,9 @@ from aifactory.services import proposals, reviews
 from aifactory.services.errors import Conflict, Invalid, NotFound
 from aifactory.services.ids import utcnow
 from aifactory.web.deps import Me, check_csrf
-from aifactory.web.pages import form_of, page
+from aifactory.web.pages import errors_of, form_of, page
 
 router = APIRouter(include_in_schema=False)
-
-
-def _errors(exc: ValidationError) -> dict[str, str]:
-    return {str(e["loc"][0]): e["msg"].removeprefix("Value error, ") for e in exc.errors()}
 
 
 def _reviews_page(
@@ -64,7 +60,7 @@ async def declare_conflict(request: Request, runtime: Rt, me: Me) -> Response:
     try:
         body = ConflictCreate.model_validate(kept)
     except ValidationError as exc:
-        return _reviews_page(request, runtime, me, 422, form=kept, errors=_errors(exc))
+        return _reviews_page(request, runtime, me, 422, form=kept, errors=errors_of(exc))
     with runtime.db.write() as session:
         reviews.declare_conflict(
             session, me.principal, organisation=body.organisation, reason=body.reason
@@ -127,7 +123,7 @@ async def submit_review(review_id: str, request: Request, runtime: Rt, me: Me) -
                 now=utcnow(),
             )
     except ValidationError as exc:
-        errors, status = _errors(exc), 422
+        errors, status = errors_of(exc), 422
     except Invalid as exc:
         errors, status = {p.field: p.message for p in exc.problems}, 422
     except Conflict as exc:

@@ -14,7 +14,7 @@ from aifactory.api.routers.accounts import SENT, SignUp, client_of, limit
 from aifactory.services import accounts, sessions
 from aifactory.services.errors import TooManyRequests
 from aifactory.web import session as web_session
-from aifactory.web.pages import form_of, page
+from aifactory.web.pages import errors_of, form_of, page
 
 router = APIRouter(include_in_schema=False)
 CSRF_COOKIE = "aif_signup_csrf"
@@ -68,7 +68,7 @@ async def signup_submit(request: Request, runtime: Rt) -> Response:
     try:
         body = SignUp(name=kept["name"], email=kept["email"], password=raw.get("password", ""))
     except ValidationError as exc:
-        errors = {str(e["loc"][0]): e["msg"].removeprefix("Value error, ") for e in exc.errors()}
+        errors = errors_of(exc)
         return _form(request, runtime, 422, form=kept, errors=errors)
     try:
         limit(runtime, "signup", f"ip:{client_of(request)}")

@@ -16,8 +16,7 @@ from aifactory.db.tables import ApiToken
 from aifactory.services import identity, sessions
 from aifactory.services.ids import as_utc, utcnow
 from aifactory.web.deps import Me, check_csrf
-from aifactory.web.orgs import parsed, see_other
-from aifactory.web.pages import form_of, page
+from aifactory.web.pages import form_of, page, parsed, see_other
 
 router = APIRouter(include_in_schema=False)
 
