@@ -56,5 +56,7 @@ def test_others_get_the_403_page(sqlite_platform: Platform) -> None:
         r = browser_of(p, user).get("/audit")
         assert r.status_code == 403 and "Not allowed" in r.text
         assert "only admins and compliance officers" in r.text and "Head hash" not in r.text
+        assert 'href="/audit"' not in browser_of(p, user).get("/").text  # no link to a 403
     officer = quick_user(p, "clara", roles=("compliance",))
     assert browser_of(p, officer).get("/audit").status_code == 200
+    assert 'href="/audit"' in browser_of(p, officer).get("/").text  # the nav leads there

@@ -11,7 +11,6 @@ from sqlalchemy.orm import Session
 
 from aifactory.core.audit_chain import ChainReport, Link, link_hash, verify
 from aifactory.db.tables import AuditEvent, AuditHead, table
-from aifactory.domain.identity import PlatformRole
 from aifactory.services.errors import Forbidden
 from aifactory.services.ids import as_utc, utcnow
 
@@ -100,7 +99,7 @@ def verify_chain(session: Session) -> ChainReport:
 
 def require_reader(principal: Principal) -> None:
     """Who may read the trail and check its chain: admins and compliance officers."""
-    if not principal.roles & {PlatformRole.ADMIN, PlatformRole.COMPLIANCE}:
+    if not principal.reads_audit:
         raise Forbidden("only admins and compliance officers may read the audit trail")
 
 

@@ -51,6 +51,11 @@ class Principal:
     def is_reviewer(self) -> bool:
         return PlatformRole.REVIEWER in self.roles
 
+    @property
+    def reads_audit(self) -> bool:
+        """May read the audit trail and check its chain: admins and compliance officers."""
+        return bool(self.roles & {PlatformRole.ADMIN, PlatformRole.COMPLIANCE})
+
     def can_read_org(self, org_id: str) -> bool:
         return self.sees_all_tenants or org_id in self.orgs
 
