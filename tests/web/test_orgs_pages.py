@@ -83,14 +83,19 @@ def test_invite_a_new_address_the_mailed_link_sets_a_password_and_they_are_a_mem
     assert to == "grace@example.eu"
     assert subject == "ada (ada@example.eu) invited you to Ada Labs on aifactory"
     assert "the organisation Ada Labs on aifactory, as member" in body
-    token = re.search(r"https://portal\.example\.eu/reset-password\?token=([\w-]+)", body)
-    assert token, body
+    link = re.search(
+        r"https://portal\.example\.eu(/reset-password\?token=([\w-]+)&welcome=1)", body
+    )
+    assert link, body
     guest = anonymous(mp)
+    form = guest.get(link.group(1)).text
+    # The invited person has no password to reset: the page asks them to choose one.
+    assert "<h1>Choose your password</h1>" in form and "Reset" not in form
     r = guest.post(
         "/reset-password",
-        data={"token": token.group(1), "password": PASSWORD, "confirm": PASSWORD},
+        data={"token": link.group(2), "password": PASSWORD, "confirm": PASSWORD, "welcome": "1"},
     )
-    assert r.status_code == 200, r.text
+    assert r.status_code == 200 and "grace@example.eu has its password" in r.text
     login = mp.client.post(
         "/api/v1/auth/login", json={"email": "grace@example.eu", "password": PASSWORD}
     )

@@ -244,7 +244,8 @@ def invite_member(
             "account.invite",
             f"{who} invited you to {org.name} on aifactory",
             f"Hello,\n\n{who} invited you to {what}.\n\nTo accept, choose a password "
-            f"within {INVITE_TTL.days} days:\n\n{base_url}/reset-password?token={plain}\n\n"
+            f"within {INVITE_TTL.days} days:\n\n"
+            f"{base_url}/reset-password?token={plain}&welcome=1\n\n"
             "If you do not know them, ignore this mail: the account stays unusable.\n",
         )
     elif not unchanged:

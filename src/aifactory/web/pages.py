@@ -100,14 +100,22 @@ def verify_email(request: Request, runtime: Rt, token: str = "") -> HTMLResponse
 
 
 def _reset_form(request: Request, status: int = 200, **kw: Any) -> HTMLResponse:
-    context = {"token": "", "email": "", "errors": {}, "min_length": accounts.MIN_PASSWORD}
+    context = {
+        "token": "",
+        "email": "",
+        "errors": {},
+        "min_length": accounts.MIN_PASSWORD,
+        "welcome": False,
+    }
     context.update(kw)
-    return page(request, "reset.html", status, title="Reset your password", **context)
+    # An invitation's link comes here too (?welcome=1): the person has no password yet.
+    title = "Choose your password" if context["welcome"] else "Reset your password"
+    return page(request, "reset.html", status, title=title, **context)
 
 
 @router.get("/reset-password", response_class=HTMLResponse)
-def reset_form(request: Request, token: str = "") -> HTMLResponse:
-    return _reset_form(request, token=token[:200])
+def reset_form(request: Request, token: str = "", welcome: str = "") -> HTMLResponse:
+    return _reset_form(request, token=token[:200], welcome=welcome == "1")
 
 
 @router.post("/reset-password", response_class=HTMLResponse)
@@ -138,23 +146,38 @@ async def reset_submit(request: Request, runtime: Rt) -> HTMLResponse:
             message="If the address has an account, a reset link is on its way.",
         )
     password, confirm = form.get("password", ""), form.get("confirm", "")
+    welcome = form.get("welcome") == "1"
     if len(password) < accounts.MIN_PASSWORD:
         return _reset_form(
             request,
             422,
             token=token,
+            welcome=welcome,
             errors={"password": f"at least {accounts.MIN_PASSWORD} characters"},
         )
     if password != confirm:
         return _reset_form(
-            request, 422, token=token, errors={"confirm": "the two passwords differ"}
+            request,
+            422,
+            token=token,
+            welcome=welcome,
+            errors={"confirm": "the two passwords differ"},
         )
     try:
         with runtime.db.write() as session:
             user = accounts.reset_password(session, token=token, password=password)
             email = user.email
     except Invalid as exc:
-        return _reset_form(request, 400, token=token, errors={"token": exc.problems[0].message})
+        return _reset_form(
+            request, 400, token=token, welcome=welcome, errors={"token": exc.problems[0].message}
+        )
+    if welcome:
+        return page(
+            request,
+            "message.html",
+            title="Password set",
+            message=f"{email} has its password. Log in with it.",
+        )
     return page(
         request,
         "message.html",
