@@ -7,7 +7,7 @@ PORT   ?= 8000
 # pytest's exit code 5 ("no tests collected") is a failure here, never a pass.
 PYTEST_ARGS ?= -n 2 --dist loadgroup
 
-.PHONY: run test lint typecheck unit vendor bench bench-slurm bench-sched bench-data clean
+.PHONY: run test lint typecheck unit vendor bench bench-slurm bench-sched bench-data bench-web clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -52,6 +52,10 @@ bench-sched: $(VENV)/.installed-test
 	$(BIN)/python bench/sched.py --sizes 1000,10000,100000,1000000 --repeat 3
 	$(BIN)/python bench/sched_live.py --jobs 10000
 	$(BIN)/python bench/sched_live.py --jobs 100000
+
+# The portal's dashboard, jobs list and job page with 100k jobs and 1k projects: docs/benchmarks.md.
+bench-web: $(VENV)/.installed-test
+	$(BIN)/python bench/web.py --jobs 100000 --orgs 100 --projects-per-org 10 --requests 200
 
 # A 1 GiB file up and down through a fresh server over loopback HTTP: docs/benchmarks.md.
 bench-data: $(VENV)/.installed-test

@@ -189,3 +189,34 @@ def test_the_dashboard_burns_down_an_allocation_as_jobs_use_it(sqlite_platform: 
     used, reserved, left = (float(x) for x in last)
     assert reserved == 0  # the job ended: its reservation settled into used and left
     assert abs(used + left - 10_000) < 0.01  # what was given, split between used and left
+
+
+def test_the_dashboard_shows_my_jobs_running_then_ended_and_not_a_colleagues(
+    sqlite_platform: Platform,
+) -> None:
+    browser, project, ada = _world(sqlite_platform)
+    bob = quick_user(sqlite_platform, "bob")
+    org_id = project["org_id"]
+    r = ada.post(f"/orgs/{org_id}/members", {"email": bob.email, "role": "member"})
+    assert r.status_code == 201, r.text
+    r = ada.post(f"/projects/{project['id']}/members", {"email": bob.email})
+    assert r.status_code in (200, 201), r.text
+    theirs = bob.post("/jobs", {"name": "bobs-run", "project": project["id"], "run": "true"})
+    assert theirs.status_code == 201, theirs.text
+    r = browser.post("/jobs/new", {**_form(project["id"], name="adas-run"), "action": "submit"})
+    job_id = r.headers["location"].rsplit("/", 1)[1]
+
+    def sections() -> tuple[str, str]:
+        page = browser.get("/").text
+        waiting = page.split("My running and waiting jobs")[1].split("My recent jobs")[0]
+        return waiting, page.split("My recent jobs")[1]
+
+    waiting, recent = sections()
+    assert f'href="/jobs/{job_id}"' in waiting and f'href="/jobs/{job_id}"' in recent
+    run_until(sqlite_platform, job_id, FINAL, ada)
+    waiting, recent = sections()
+    assert "None of your jobs is running or waiting." in waiting
+    assert f'href="/jobs/{job_id}"' in recent and "completed" in recent
+    # Bob's job is in the project's list, not on Ada's dashboard.
+    assert "bobs-run" not in waiting + recent
+    assert "bobs-run" in browser.get("/jobs").text

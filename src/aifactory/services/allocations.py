@@ -385,15 +385,20 @@ def list_allocations(
     *,
     project_id: str | None = None,
     org_id: str | None = None,
+    org_ids: tuple[str, ...] = (),
+    limit: int | None = None,
 ) -> list[Allocation]:
+    """``org_ids``: only these organisations' (an operator's own dashboard, say)."""
     query = select(Allocation).order_by(Allocation.starts_at.desc(), Allocation.id)
     if not principal.sees_all_tenants:
         query = query.where(Allocation.org_id.in_(list(principal.orgs)))
+    if org_ids:
+        query = query.where(Allocation.org_id.in_(list(org_ids)))
     if project_id:
         query = query.where(Allocation.project_id == project_id)
     if org_id:
         query = query.where(Allocation.org_id == org_id)
-    return list(session.execute(query).scalars())
+    return list(session.execute(query.limit(limit)).scalars())
 
 
 def ledger(session: Session, alloc_id: str) -> list[LedgerEntry]:

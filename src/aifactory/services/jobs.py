@@ -9,7 +9,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import ColumnElement, func, select
 from sqlalchemy.orm import Session
 
 from aifactory.core.audit_chain import canonical_json
@@ -423,27 +423,66 @@ class JobFilter:
     states: tuple[JobState, ...] = ()
     site_id: str | None = None
     name: str | None = None
+    user_id: str | None = None  # who submitted them (a person's own, on their dashboard)
+
+
+def _job_conditions(principal: Principal, filt: JobFilter) -> list[ColumnElement[bool]]:
+    conds: list[ColumnElement[bool]] = []
+    if not principal.sees_all_tenants:
+        conds.append(Job.org_id.in_(list(principal.orgs)))
+    if filt.user_id:
+        conds.append(Job.user_id == filt.user_id)
+    if filt.project_id:
+        conds.append(Job.project_id == filt.project_id)
+    if filt.org_id:
+        conds.append(Job.org_id == filt.org_id)
+    if filt.states:
+        conds.append(Job.state.in_([s.value for s in filt.states]))
+    if filt.site_id:
+        conds.append(Job.site_id == filt.site_id)
+    if filt.name:
+        conds.append(Job.name == filt.name)
+    return conds
+
+
+def recent_jobs(session: Session, principal: Principal, filt: JobFilter, limit: int) -> list[Job]:
+    """The newest jobs, without counting them all (what a dashboard shows)."""
+    query = select(Job).where(*_job_conditions(principal, filt))
+    return list(
+        session.execute(query.order_by(Job.created_at.desc(), Job.id.desc()).limit(limit)).scalars()
+    )
+
+
+def live_jobs(session: Session, principal: Principal, user_id: str, limit: int) -> list[Job]:
+    """A person's jobs that have not ended, newest first. The ids are found first, by the
+    (user_id, state) index, and only then sorted: asked in one query with its ORDER BY and
+    LIMIT, SQLite walks all of the person's jobs newest first hoping to stop early, which for
+    someone with 100,000 ended jobs and none running is the whole history (docs/benchmarks.md)."""
+    live = [s.value for s in JobState if not s.is_final]
+    filt = JobFilter(user_id=user_id)
+    ids = select(Job.id).where(*_job_conditions(principal, filt), Job.state.in_(live))
+    return list(
+        session.execute(
+            select(Job)
+            .where(Job.id.in_(ids))
+            .order_by(Job.created_at.desc(), Job.id.desc())
+            .limit(limit)
+        ).scalars()
+    )
 
 
 def list_jobs(
     session: Session, principal: Principal, filt: JobFilter, *, limit: int, offset: int
 ) -> tuple[list[Job], int]:
-    query = select(Job)
-    if not principal.sees_all_tenants:
-        query = query.where(Job.org_id.in_(list(principal.orgs)))
-    if filt.project_id:
-        query = query.where(Job.project_id == filt.project_id)
-    if filt.org_id:
-        query = query.where(Job.org_id == filt.org_id)
-    if filt.states:
-        query = query.where(Job.state.in_([s.value for s in filt.states]))
-    if filt.site_id:
-        query = query.where(Job.site_id == filt.site_id)
-    if filt.name:
-        query = query.where(Job.name == filt.name)
-    total = session.execute(select(func.count()).select_from(query.subquery())).scalar_one()
+    conds = _job_conditions(principal, filt)
+    # Counted on the table itself, not over a subquery of whole rows: an index answers it.
+    total = session.execute(select(func.count()).select_from(Job).where(*conds)).scalar_one()
     rows = session.execute(
-        query.order_by(Job.created_at.desc(), Job.id.desc()).limit(limit).offset(offset)
+        select(Job)
+        .where(*conds)
+        .order_by(Job.created_at.desc(), Job.id.desc())
+        .limit(limit)
+        .offset(offset)
     ).scalars()
     return list(rows), total
 

@@ -18,6 +18,7 @@ from aifactory.web.pages import form_of, page
 router = APIRouter(include_in_schema=False)
 MAX_ALLOCATIONS = 20  # the newest; a project's page lists all of its own
 MAX_CHARTS = 4
+MAX_JOBS = 20
 
 
 def safe_next(target: str) -> str:
@@ -113,13 +114,19 @@ def dashboard(request: Request, runtime: Rt) -> Response:
     with runtime.db.read() as session:
         orgs = tenancy.list_orgs(session, me.principal)
         projects = tenancy.list_projects(session, me.principal)
-        recent, _ = jobs.list_jobs(session, me.principal, jobs.JobFilter(), limit=20, offset=0)
+        # "My" jobs are those I submitted; my allocations those of my organisations (an
+        # operator's too: every tenant's are on the jobs list and the allocations pages).
+        own = tuple(me.principal.orgs)
+        active = jobs.live_jobs(session, me.principal, me.principal.user_id, limit=MAX_JOBS)
+        recent = jobs.recent_jobs(
+            session, me.principal, jobs.JobFilter(user_id=me.principal.user_id), limit=10
+        )
         now = utcnow()
-        mine = [
-            a
-            for a in allocations.list_allocations(session, me.principal)
-            if a.org_id in me.principal.orgs  # an operator's dashboard too: only their own
-        ][:MAX_ALLOCATIONS]
+        mine = (
+            allocations.list_allocations(session, me.principal, org_ids=own, limit=MAX_ALLOCATIONS)
+            if own
+            else []
+        )
         days = burn.burn_down(session, [a.id for a in mine[:MAX_CHARTS]])
         names = {p.id: p.name for p in projects}
         rows = [
@@ -137,6 +144,7 @@ def dashboard(request: Request, runtime: Rt) -> Response:
             me=me,
             orgs=orgs,
             projects=projects,
+            active=active,
             jobs=recent,
             allocations=rows,
         )
