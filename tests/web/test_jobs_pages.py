@@ -111,6 +111,21 @@ def test_a_pasted_batch_script_sets_the_resources(sqlite_platform: Platform) -> 
     assert (res["cpus"], res["memory_gb"], res["walltime"]) == (4, 16, 600)
 
 
+def test_a_script_pasted_in_a_browser_is_not_refused_for_its_line_breaks(
+    sqlite_platform: Platform,
+) -> None:
+    # A browser sends a textarea's line breaks as CRLF, whatever was pasted into it.
+    browser, project, ada = _world(sqlite_platform)
+    pasted = SCRIPT.replace("\n", "\r\n")
+    form = _form(project["id"], source="script", script=pasted, name="", run="")
+    preview = browser.post("/jobs/new", {**form, "action": "preview"})
+    assert preview.status_code == 200, field_error(preview.text, "script")
+    r = browser.post("/jobs/new", {**form, "action": "submit"})
+    assert r.status_code == 303, r.text
+    job = ada.get(r.headers["location"]).json()
+    assert job["name"] == "tokenise" and "\r" not in job["spec"]["script"]
+
+
 @pytest.mark.parametrize(
     ("change", "field", "says"),
     [
