@@ -126,6 +126,24 @@ def test_a_script_pasted_in_a_browser_is_not_refused_for_its_line_breaks(
     assert job["name"] == "tokenise" and "\r" not in job["spec"]["script"]
 
 
+def test_the_poll_sends_the_facts_again_only_when_the_state_changed(
+    sqlite_platform: Platform,
+) -> None:
+    browser, project, ada = _world(sqlite_platform)
+    r = browser.post("/jobs/new", {**_form(project["id"]), "action": "submit"})
+    job_id = r.headers["location"].rsplit("/", 1)[1]
+    poll = {"hx-request": "true"}
+    same = browser.get(f"/jobs/{job_id}/live?seen=pending", headers=poll)
+    assert same.status_code == 200 and 'id="job-facts"' not in same.text
+    assert f"/jobs/{job_id}/live?seen=pending" in same.text  # it polls on
+    run_until(sqlite_platform, job_id, FINAL, ada)
+    ended = browser.get(f"/jobs/{job_id}/live?seen=pending", headers=poll)
+    assert ended.status_code == 286
+    facts = ended.text.split('id="job-facts" hx-swap-oob="true"')[1]
+    assert "completed" in facts and "Chosen: <strong>local/local</strong>" in facts
+    assert "Cancel this job" not in facts
+
+
 @pytest.mark.parametrize(
     ("change", "field", "says"),
     [
