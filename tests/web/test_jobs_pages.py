@@ -69,6 +69,9 @@ def test_the_preview_shows_every_partition_and_writes_nothing(sqlite_platform: P
     for site, part in sqlite_platform.runtime.catalog.partitions():
         assert f"<td>{site.id}</td><td>{part.id}</td>" in section
     assert "<strong>It would start now</strong> at local/local" in section
+    # As on the job page: the feasible partitions first, the best first.
+    first_row = section.split("<tbody>")[1].split("</tr>")[0]
+    assert "<td>local</td><td>local</td><td>yes</td>" in first_row
     assert _job_count(sqlite_platform) == 0
 
 

@@ -23,6 +23,7 @@ from aifactory.services.errors import Forbidden, Invalid, NotFound
 from aifactory.services.runtime import Runtime
 from aifactory.services.sessions import Current
 from aifactory.web.deps import Me, check_csrf
+from aifactory.web.jobs import candidates_of
 from aifactory.web.pages import form_of, message_of, page
 
 router = APIRouter(include_in_schema=False)
@@ -144,6 +145,8 @@ def _composer(
         form={**DEFAULTS, **form},
         errors=errors or {},
         plan=plan,
+        # As on the job page: feasible partitions first, best first, then the others.
+        candidates=candidates_of((plan or {}).get("placement")),
         projects=_projects(runtime, me),
         accelerators=[("any", "any")] + [(a, a) for a in accelerators],
         objectives=[(o.value, o.value) for o in Objective],

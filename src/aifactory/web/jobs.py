@@ -73,7 +73,7 @@ def job_list(
         )
 
 
-def _candidates(placement: dict[str, Any] | None) -> list[dict[str, Any]]:
+def candidates_of(placement: dict[str, Any] | None) -> list[dict[str, Any]]:
     """Feasible partitions first, best score first; then the others with their reasons."""
     rows = list((placement or {}).get("candidates") or [])
     return sorted(rows, key=lambda c: (not c.get("feasible"), -(c.get("score") or 0)))
@@ -88,7 +88,7 @@ def _facts(runtime: Rt, me: Me, job_id: str) -> dict[str, Any]:
             "job": job,
             "events": jobs.history(session, job.id),
             "tasks": tasks,
-            "candidates": _candidates(job.placement),
+            "candidates": candidates_of(job.placement),
             "chosen": (job.placement or {}).get("chosen"),
         }
 
