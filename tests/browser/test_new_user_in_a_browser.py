@@ -168,9 +168,8 @@ def test_a_new_user_from_sign_up_to_a_completed_job(
     expect(candidates.locator("tbody tr", has_text="simulated partition").first).to_contain_text(
         "no"
     )
-    expect(page.get_by_role("textbox", name="Batch script")).to_have_value(
-        SCRIPT
-    )  # kept for the submit
+    script = page.get_by_role("textbox", name="Batch script")
+    expect(script).to_have_value(SCRIPT)  # kept for the submit
     # For the README: the window from the form's buttons down into the preview (no focus ring).
     page.evaluate("document.activeElement.blur()")
     page.get_by_role("button", name="Where would it run?").evaluate(
@@ -220,7 +219,8 @@ def test_a_new_user_from_sign_up_to_a_completed_job(
     # 7. Someone of another organisation, in a browser of their own, opens the job's address.
     bob = quick_user(live.platform, "bob")
     live.platform.org(bob, "Bob Robotics")
-    with live.platform.runtime.db.write() as session:  # logged in without typing (see above)
+    # His own sign-up is not what this tests: a session opened by the service, as a log-in would.
+    with live.platform.runtime.db.write() as session:
         user = session.get(User, bob.user_id)
         assert user is not None
         opened = sessions.open_session(session, user, timedelta(hours=1))
