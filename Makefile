@@ -7,7 +7,7 @@ PORT   ?= 8000
 # pytest's exit code 5 ("no tests collected") is a failure here, never a pass.
 PYTEST_ARGS ?= -n 2 --dist loadgroup
 
-.PHONY: run test lint typecheck unit vendor bench bench-slurm bench-sched bench-data bench-web clean
+.PHONY: run test lint typecheck unit vendor screenshots bench bench-slurm bench-sched bench-data bench-web clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -39,6 +39,11 @@ test: lint typecheck
 vendor:
 	npm ci
 	scripts/vendor-assets.sh
+
+# The README's two pictures of the portal, taken by the new user's browser flow: docs/portal.md.
+screenshots: $(VENV)/.installed-test
+	AIF_SCREENSHOTS=docs/img AIF_REQUIRE_BROWSER=1 $(BIN)/python -m pytest -p no:xdist -q \
+		tests/browser/test_new_user_in_a_browser.py
 
 bench: $(VENV)/.installed-test
 	$(BIN)/python bench/submit.py --start-server --clients 16 --jobs 5000

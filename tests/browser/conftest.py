@@ -16,7 +16,7 @@ import shutil
 import socket
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -31,6 +31,8 @@ from tests.mailbox import Mailbox
 REQUIRE = os.environ.get("AIF_REQUIRE_BROWSER") == "1"
 ROOT = Path(__file__).resolve().parents[2]
 ARTIFACTS = ROOT / "test-artifacts" / "browser"
+# Where the README's screenshots go (``make screenshots``: docs/img); unset, nowhere.
+SCREENSHOTS = os.environ.get("AIF_SCREENSHOTS", "")
 AXE = ROOT / "node_modules" / "axe-core" / "axe.min.js"
 LOOPBACK = {"127.0.0.1", "localhost", "::1"}
 # What fails a page: serious or critical (axe's "moderate" and "minor" are advice).
@@ -124,9 +126,17 @@ class Visit:
     shots: list[Path] = field(default_factory=list)
     errors: list[str] = field(default_factory=list)
 
-    def shot(self, label: str, axe_known: dict[str, str] | None = None) -> Path:
+    def shot(
+        self, label: str, axe_known: dict[str, str] | None = None, readme: str | None = None
+    ) -> Path:
         """Screenshot the page and check it with axe-core. ``axe_known``: rules a third-party
-        page (Swagger UI) is known to break, each with the reason (an upstream issue)."""
+        page (Swagger UI) is known to break, each with the reason (an upstream issue).
+        ``readme``: with ``AIF_SCREENSHOTS`` set (``make screenshots``), the window as it is
+        (1280x800, where it is scrolled to) is also saved as ``portal-<readme>.png`` there."""
+        if readme and SCREENSHOTS:
+            out = ROOT / SCREENSHOTS / f"portal-{readme}.png"
+            out.parent.mkdir(parents=True, exist_ok=True)
+            self.page.screenshot(path=str(out), animations="disabled", caret="hide")
         ARTIFACTS.mkdir(parents=True, exist_ok=True)
         path = ARTIFACTS / f"{self.name}-{len(self.shots) + 1:02d}-{label}.png"
         self.page.screenshot(path=str(path), full_page=True)
@@ -150,11 +160,15 @@ def axe_violations(page: Any, known: dict[str, str]) -> list[str]:
     return found
 
 
-@pytest.fixture
-def tab(chromium: Any, request: pytest.FixtureRequest) -> Iterator[Visit]:
-    context = chromium.new_context()
+# Every tab has the same window, so screenshots (and the README's, below) are the same size.
+VIEWPORT = {"width": 1280, "height": 800}
+
+
+def _watched(context: Any, name: str) -> Visit:
+    """A new page of ``context`` whose console errors, failed loads and requests off loopback
+    are collected on the returned Visit."""
     page = context.new_page()
-    visit = Visit(page, request.node.name.replace("[", "-").replace("]", ""))
+    visit = Visit(page, name)
 
     def console(m: Any) -> None:
         # A page answered 4xx on purpose (a form with its errors) also logs "Failed to load
@@ -178,6 +192,29 @@ def tab(chromium: Any, request: pytest.FixtureRequest) -> Iterator[Visit]:
     page.on("console", console)
     page.on("pageerror", lambda e: visit.errors.append(str(e)))
     page.on("response", response)
-    yield visit
-    context.close()
-    assert not visit.errors, f"console errors: {visit.errors}"
+    return visit
+
+
+@pytest.fixture
+def tabs(chromium: Any, request: pytest.FixtureRequest) -> Iterator[Callable[[str], Visit]]:
+    """Opens tabs, each in a browser context of its own (its own cookies: another person);
+    ``tabs("bob")``. Any tab's console error fails the test."""
+    base = request.node.name.replace("[", "-").replace("]", "")
+    opened: list[tuple[Any, Visit]] = []
+
+    def open_tab(who: str = "") -> Visit:
+        context = chromium.new_context(viewport=VIEWPORT)
+        visit = _watched(context, f"{base}-{who}" if who else base)
+        opened.append((context, visit))
+        return visit
+
+    yield open_tab
+    for context, _ in opened:
+        context.close()
+    errors = [e for _, visit in opened for e in visit.errors]
+    assert not errors, f"console errors: {errors}"
+
+
+@pytest.fixture
+def tab(tabs: Callable[[str], Visit]) -> Visit:
+    return tabs("")

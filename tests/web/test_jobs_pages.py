@@ -69,6 +69,9 @@ def test_the_preview_shows_every_partition_and_writes_nothing(sqlite_platform: P
     for site, part in sqlite_platform.runtime.catalog.partitions():
         assert f"<td>{site.id}</td><td>{part.id}</td>" in section
     assert "<strong>It would start now</strong> at local/local" in section
+    # As on the job page: the feasible partitions first, the best first.
+    first_row = section.split("<tbody>")[1].split("</tr>")[0]
+    assert "<td>local</td><td>local</td><td>yes</td>" in first_row
     assert _job_count(sqlite_platform) == 0
 
 
@@ -109,6 +112,39 @@ def test_a_pasted_batch_script_sets_the_resources(sqlite_platform: Platform) -> 
     assert job["name"] == "tokenise"
     res = job["spec"]["resources"]
     assert (res["cpus"], res["memory_gb"], res["walltime"]) == (4, 16, 600)
+
+
+def test_a_script_pasted_in_a_browser_is_not_refused_for_its_line_breaks(
+    sqlite_platform: Platform,
+) -> None:
+    # A browser sends a textarea's line breaks as CRLF, whatever was pasted into it.
+    browser, project, ada = _world(sqlite_platform)
+    pasted = SCRIPT.replace("\n", "\r\n")
+    form = _form(project["id"], source="script", script=pasted, name="", run="")
+    preview = browser.post("/jobs/new", {**form, "action": "preview"})
+    assert preview.status_code == 200, field_error(preview.text, "script")
+    r = browser.post("/jobs/new", {**form, "action": "submit"})
+    assert r.status_code == 303, r.text
+    job = ada.get(r.headers["location"]).json()
+    assert job["name"] == "tokenise" and "\r" not in job["spec"]["script"]
+
+
+def test_the_poll_sends_the_facts_again_only_when_the_state_changed(
+    sqlite_platform: Platform,
+) -> None:
+    browser, project, ada = _world(sqlite_platform)
+    r = browser.post("/jobs/new", {**_form(project["id"]), "action": "submit"})
+    job_id = r.headers["location"].rsplit("/", 1)[1]
+    poll = {"hx-request": "true"}
+    same = browser.get(f"/jobs/{job_id}/live?seen=pending", headers=poll)
+    assert same.status_code == 200 and 'id="job-facts"' not in same.text
+    assert f"/jobs/{job_id}/live?seen=pending" in same.text  # it polls on
+    run_until(sqlite_platform, job_id, FINAL, ada)
+    ended = browser.get(f"/jobs/{job_id}/live?seen=pending", headers=poll)
+    assert ended.status_code == 286
+    facts = ended.text.split('id="job-facts" hx-swap-oob="true"')[1]
+    assert "completed" in facts and "Chosen: <strong>local/local</strong>" in facts
+    assert "Cancel this job" not in facts
 
 
 @pytest.mark.parametrize(

@@ -23,6 +23,7 @@ from aifactory.services.errors import Forbidden, Invalid, NotFound
 from aifactory.services.runtime import Runtime
 from aifactory.services.sessions import Current
 from aifactory.web.deps import Me, check_csrf
+from aifactory.web.jobs import candidates_of
 from aifactory.web.pages import form_of, message_of, page
 
 router = APIRouter(include_in_schema=False)
@@ -51,6 +52,13 @@ def _split(text: str) -> list[str]:
     return [part.strip() for part in text.replace("\n", ",").split(",") if part.strip()]
 
 
+def _text(form: dict[str, str], key: str) -> str:
+    """A textarea's text with Unix line breaks: a browser sends each line break of a textarea
+    as CRLF (HTML's form submission), whatever the pasted file had; kept, every pasted script
+    would be refused as a DOS file (which sbatch refuses)."""
+    return form.get(key, "").replace("\r\n", "\n")
+
+
 def spec_of(form: dict[str, str]) -> tuple[JobSpec | None, dict[str, str]]:
     """The spec the form describes, or each field's error. A script's #SBATCH lines fill what
     the form leaves blank; with a script, the resource fields are not sent at all."""
@@ -62,11 +70,11 @@ def spec_of(form: dict[str, str]) -> tuple[JobSpec | None, dict[str, str]]:
             data[key] = form[key].strip()
     script = form.get("source") == "script"
     if script:
-        data["script"] = form.get("script", "")
+        data["script"] = _text(form, "script")
         if not data["script"].strip():
             errors["script"] = "paste the batch script to run (or choose a command)"
     else:
-        data["run"] = form.get("run", "")
+        data["run"] = _text(form, "run")
         if not data["run"].strip():
             errors["run"] = "give the command to run (or choose a batch script)"
         resources: dict[str, Any] = {}
@@ -137,6 +145,8 @@ def _composer(
         form={**DEFAULTS, **form},
         errors=errors or {},
         plan=plan,
+        # As on the job page: feasible partitions first, best first, then the others.
+        candidates=candidates_of((plan or {}).get("placement")),
         projects=_projects(runtime, me),
         accelerators=[("any", "any")] + [(a, a) for a in accelerators],
         objectives=[(o.value, o.value) for o in Objective],

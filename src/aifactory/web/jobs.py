@@ -73,27 +73,29 @@ def job_list(
         )
 
 
-def _candidates(placement: dict[str, Any] | None) -> list[dict[str, Any]]:
+def candidates_of(placement: dict[str, Any] | None) -> list[dict[str, Any]]:
     """Feasible partitions first, best score first; then the others with their reasons."""
     rows = list((placement or {}).get("candidates") or [])
     return sorted(rows, key=lambda c: (not c.get("feasible"), -(c.get("score") or 0)))
 
 
+def _facts(runtime: Rt, me: Me, job_id: str) -> dict[str, Any]:
+    """The job page's facts: the job, its state timeline, array tasks and placement."""
+    with runtime.db.read() as session:
+        job = jobs.get_job(session, me.principal, job_id)
+        tasks = jobs.array_tasks(session, job.id) if job.array_tasks is not None else None
+        return {
+            "job": job,
+            "events": jobs.history(session, job.id),
+            "tasks": tasks,
+            "candidates": candidates_of(job.placement),
+            "chosen": (job.placement or {}).get("chosen"),
+        }
+
+
 @router.get("/jobs/{job_id}", response_class=HTMLResponse)
 async def job_page(request: Request, runtime: Rt, me: Me, job_id: str) -> HTMLResponse:
-    def load() -> dict[str, Any]:
-        with runtime.db.read() as session:
-            job = jobs.get_job(session, me.principal, job_id)
-            tasks = jobs.array_tasks(session, job.id) if job.array_tasks is not None else None
-            return {
-                "job": job,
-                "events": jobs.history(session, job.id),
-                "tasks": tasks,
-                "candidates": _candidates(job.placement),
-                "chosen": (job.placement or {}).get("chosen"),
-            }
-
-    context = await run_in_threadpool(load)
+    context = await run_in_threadpool(_facts, runtime, me, job_id)
     live = await _live(runtime, me, context["job"].id, context["job"].array_tasks is None)
     return page(
         request, "jobs/show.html", title=f"Job {context['job'].name}", me=me, **context, live=live
@@ -136,15 +138,23 @@ async def _live(runtime: Rt, me: Me, job_id: str, has_log: bool) -> dict[str, An
 
 
 @router.get("/jobs/{job_id}/live", response_class=HTMLResponse)
-async def job_live(request: Request, runtime: Rt, me: Me, job_id: str) -> HTMLResponse:
-    """The state and log tail alone, for the job page's htmx poll (also readable by itself)."""
+async def job_live(
+    request: Request, runtime: Rt, me: Me, job_id: str, seen: str = ""
+) -> HTMLResponse:
+    """The state and log tail alone, for the job page's htmx poll (also readable by itself).
+    To the poll, when the state is no longer the ``seen`` one the page shows, also the page's
+    facts (state, timeline, placement, cancel), swapped in out of band: the whole page follows
+    the job, and nothing else is replaced while it stays (a focused button keeps its focus)."""
     try:
         live = await _live(runtime, me, job_id, True)
     except Conflict:
         live = await _live(runtime, me, job_id, False)
     if request.headers.get("hx-request"):
         status = STOP_POLLING if live["final"] else 200
-        return page(request, "jobs/_live.html", status, live=live)
+        facts: dict[str, Any] = {}
+        if live["state"] != seen[:32]:
+            facts = await run_in_threadpool(_facts, runtime, me, job_id)
+        return page(request, "jobs/_poll.html", status, live=live, me=me, oob=True, **facts)
     return page(request, "jobs/live.html", title="Job output", me=me, live=live)
 
 

@@ -96,6 +96,8 @@ def verify_email(request: Request, runtime: Rt, token: str = "") -> HTMLResponse
         "message.html",
         title="E-mail verified",
         message=f"{email} is verified. You can log in now.",
+        back="/login",
+        back_text="Log in",
     )
 
 

@@ -69,6 +69,13 @@
     return function (u, min, max) { return [min - pad, max + pad]; };
   }
 
+  // One time alone (a day-old allocation's burn-down): uPlot widens such an axis by 86,400,000
+  // (a day in milliseconds, years in our seconds); show the day around it instead.
+  function oneTimeRange(xs) {
+    var one = xs.length > 0 && xs[0] === xs[xs.length - 1];
+    return function (u, min, max) { return one ? [xs[0] - 43200, xs[0] + 43200] : [min, max]; };
+  }
+
   function width(box) {
     return Math.max(box.clientWidth, 200);
   }
@@ -94,7 +101,7 @@
     details.appendChild(table);
 
     var x = { time: true };
-    if (kind === "bar") x.range = barRange(got.data[0]);
+    x.range = kind === "bar" ? barRange(got.data[0]) : oneTimeRange(got.data[0]);
     var plot = new uPlot({
       title: caption,
       width: width(box),
