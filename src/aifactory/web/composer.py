@@ -105,6 +105,9 @@ def spec_of(form: dict[str, str]) -> tuple[JobSpec | None, dict[str, str]]:
     except ValidationError as exc:
         for err in exc.errors():
             errors.setdefault(_field_of(err["loc"]), message_of(err))
+        if "script" in errors and "name" not in data:
+            # The script was to give the name (--job-name): its own error is the one to fix.
+            errors.pop("name", None)
         return None, errors
 
 
