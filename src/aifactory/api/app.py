@@ -18,6 +18,7 @@ from aifactory.api.routers import (
     audit,
     auth,
     calls,
+    compliance,
     data,
     health,
     jobs,
@@ -87,6 +88,7 @@ def create_app(settings: Settings, runtime: Runtime | None = None) -> FastAPI:
         allocations,
         audit,
         data,
+        compliance,
     ):
         app.include_router(module.router, prefix=API_PREFIX)
     app.include_router(sites.slurm_router, prefix=API_PREFIX)

@@ -445,6 +445,7 @@ class SiteHealth(Base):
     failures: Mapped[int] = mapped_column(Integer, default=0)
 
 
-# The data capability's tables live in their own module; importing it here puts them in the
-# same metadata (the migrations test compares the two).
+# The data and compliance capabilities' tables live in modules of their own; importing them
+# here puts them in the same metadata (the migrations test compares the two).
+from aifactory.db import compliance_tables as _compliance_tables  # noqa: E402, F401
 from aifactory.db import data_tables as _data_tables  # noqa: E402, F401

@@ -23,8 +23,9 @@ from aifactory.scheduling.model import Demand, Residency
 from aifactory.scheduling.placement import static_candidates
 from aifactory.services import allocations, arrays, audit, job_mail
 from aifactory.services.batch import WriteBatch
+from aifactory.services.compliance import use_cases
 from aifactory.services.data import placement
-from aifactory.services.errors import Conflict, Forbidden, Invalid, NotFound
+from aifactory.services.errors import Conflict, Forbidden, Invalid, NotFound, Refused
 from aifactory.services.identity import Principal
 from aifactory.services.ids import new_id, utcnow
 from aifactory.services.tenancy import get_project, may_submit
@@ -388,6 +389,19 @@ def _submittable_project(session: Session, principal: Principal, project_id: str
         raise Forbidden("only project members and organisation owners may submit jobs")
     if project.suspended_at is not None:
         raise Conflict(f"project {project.id} is suspended: {project.suspended_reason}")
+    blocked = use_cases.blocking_reason(session, project.id)
+    if blocked:
+        raise Refused(
+            blocked,
+            {
+                "actor": principal.user_id,
+                "action": "job.refused",
+                "object_type": "project",
+                "object_id": project.id,
+                "org_id": project.org_id,
+                "data": {"rule": "ai_act_art5"},
+            },
+        )
     return project
 
 

@@ -27,6 +27,7 @@ from aifactory.domain.access_forms import CallRules, ProposalForm
 from aifactory.domain.catalog import Catalog
 from aifactory.domain.countries import EUROHPC_COUNTRIES
 from aifactory.services import allocations, audit, calls, notifications
+from aifactory.services.compliance import use_cases
 from aifactory.services.errors import Conflict, FieldProblem, Forbidden, Invalid, NotFound
 from aifactory.services.identity import Principal
 from aifactory.services.ids import new_id, utcnow
@@ -372,6 +373,9 @@ def _submit(
     org = session.get(Organisation, proposal.org_id)
     assert org is not None
     problems = eligibility_problems(session, catalog, call, org, form, today)
+    blocked = use_cases.blocking_reason(session, proposal.project_id)
+    if blocked:
+        problems.append(FieldProblem("project_id", blocked, rule="ai_act_art5"))
     if problems:
         raise Invalid(problems)  # the caller's transaction rolls back: nothing is written
     rules = calls.rules_of(call)
