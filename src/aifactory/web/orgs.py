@@ -5,7 +5,7 @@ members, its allocations per partition and a link to its jobs. Every rule is the
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from fastapi import APIRouter, Request
@@ -79,16 +79,18 @@ async def create_org(request: Request, runtime: Rt, me: Me) -> Response:
 # -- one organisation ---------------------------------------------------------------------
 @dataclass
 class OrgForms:
-    """What the organisation page's two forms show: what was typed, and the errors."""
+    """What the organisation page's two forms show: what was typed, and each form's errors by
+    field name (the page gives the fields ids "invite-…" and "project-…")."""
 
     invite: dict[str, str]
     project: dict[str, str]
-    errors: dict[str, str]
+    invite_errors: dict[str, str] = field(default_factory=dict)
+    project_errors: dict[str, str] = field(default_factory=dict)
     notice: str = ""
 
 
 def _blank() -> OrgForms:
-    return OrgForms({"email": "", "role": "member"}, {"name": "", "description": ""}, {})
+    return OrgForms({"email": "", "role": "member"}, {"name": "", "description": ""})
 
 
 def _org_page(
@@ -141,7 +143,7 @@ async def invite(org_id: str, request: Request, runtime: Rt, me: Me) -> Response
     forms.invite = kept
     body = parsed(MemberAdd, kept)
     if isinstance(body, dict):
-        forms.errors = {f"invite-{k}": v for k, v in body.items()}
+        forms.invite_errors = body
         return _org_page(request, runtime, me, org_id, 422, forms)
     try:
         with runtime.db.write() as session:
@@ -154,7 +156,7 @@ async def invite(org_id: str, request: Request, runtime: Rt, me: Me) -> Response
                 base_url=runtime.settings.base_url,
             )
     except Conflict as exc:
-        forms.errors = {"invite-role": exc.detail}
+        forms.invite_errors = {"role": exc.detail}
         return _org_page(request, runtime, me, org_id, 409, forms)
     return see_other(f"/orgs/{org_id}")
 
@@ -185,7 +187,7 @@ async def create_project(org_id: str, request: Request, runtime: Rt, me: Me) -> 
     forms.project = kept
     body = parsed(ProjectCreate, {"org_id": org_id, **kept})
     if isinstance(body, dict):
-        forms.errors = {f"project-{k}": v for k, v in body.items()}
+        forms.project_errors = body
         return _org_page(request, runtime, me, org_id, 422, forms)
     try:
         with runtime.db.write() as session:
@@ -198,7 +200,7 @@ async def create_project(org_id: str, request: Request, runtime: Rt, me: Me) -> 
             )
             project_id = project.id
     except Conflict as exc:
-        forms.errors = {"project-name": exc.detail}
+        forms.project_errors = {"name": exc.detail}
         return _org_page(request, runtime, me, org_id, 409, forms)
     return see_other(f"/projects/{project_id}")
 
