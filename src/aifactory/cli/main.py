@@ -15,6 +15,7 @@ from aifactory.cli import (
     admin,
     allocations,
     calls,
+    compliance,
     data,
     jobs,
     reviews,
@@ -84,6 +85,7 @@ jobs.register(app)
 data.register(app)
 calls.register(app)
 allocations.register(app)
+compliance.register(app)
 reviews.register(app)
 slurm.register(app)
 admin.register(app)

@@ -20,6 +20,7 @@ import httpx
 from aifactory.domain.jobs import FINAL_STATES
 
 if TYPE_CHECKING:
+    from aifactory.sdk.compliance import ComplianceApi
     from aifactory.sdk.data import DataApi
 
 API_PREFIX = "/api/v1"
@@ -174,6 +175,13 @@ class Client:
                 response.read()
                 raise ApiError.from_response(response)
             yield response
+
+    @property
+    def compliance(self) -> ComplianceApi:
+        """The AI Act: use cases (``aifactory.sdk.compliance``)."""
+        from aifactory.sdk.compliance import ComplianceApi
+
+        return ComplianceApi(self)
 
     @property
     def data(self) -> DataApi:

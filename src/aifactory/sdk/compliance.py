@@ -1,0 +1,41 @@
+"""The compliance capability over the API: the use-case register's questions, a project's use
+case (register, read) and its review by compliance officers."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import TYPE_CHECKING
+
+from aifactory.sdk.client import JSON, _seg
+
+if TYPE_CHECKING:
+    from aifactory.sdk.client import Client
+
+
+class ComplianceApi:
+    def __init__(self, client: Client) -> None:
+        self._c = client
+
+    def questions(self) -> list[JSON]:
+        result: list[JSON] = self._c._get("/compliance/questions")
+        return result
+
+    def register_use_case(
+        self, project_id: str, intended_purpose: str, sector: str, answers: Mapping[str, bool]
+    ) -> JSON:
+        """Register or change the project's use case; the answer holds its class and why."""
+        body = {"intended_purpose": intended_purpose, "sector": sector, "answers": dict(answers)}
+        result: JSON = self._c._request("PUT", f"/projects/{_seg(project_id)}/use-case", json=body)
+        return result
+
+    def use_case(self, project_id: str) -> JSON:
+        result: JSON = self._c._get(f"/projects/{_seg(project_id)}/use-case")
+        return result
+
+    def review_use_case(
+        self, project_id: str, decision: str, reason: str, risk_class: str | None = None
+    ) -> JSON:
+        """Compliance officers: ``decision`` confirmed or overridden (with ``risk_class``)."""
+        body = {"decision": decision, "reason": reason, "risk_class": risk_class}
+        result: JSON = self._c._post(f"/projects/{_seg(project_id)}/use-case/review", body)
+        return result
