@@ -139,6 +139,25 @@ class Settings(BaseSettings):
         default=None,
         description="The master keys file; default data_dir/master-keys (made in development).",
     )
+    # The AI Act's figures (compliance.compute.Rules): configuration, since the rules change.
+    compliance_gpai_flop: float = Field(
+        default=1e23, gt=0, description="Indicative GPAI criterion: training compute, FLOP."
+    )
+    compliance_systemic_flop: float = Field(
+        default=1e25, gt=0, description="Systemic-risk presumption, Art. 51(2): FLOP."
+    )
+    compliance_notify_days: int = Field(
+        default=14, ge=1, le=365, description="Art. 52(1): days to notify a crossing."
+    )
+    compliance_default_utilisation: float = Field(
+        default=0.4, gt=0, le=1, description="Share of peak FLOP/s a job without a measure ran at."
+    )
+    compliance_modification_fraction: float = Field(
+        default=1 / 3,
+        gt=0,
+        le=1,
+        description="A modifier becomes a provider above this share of the base's compute.",
+    )
     qos_weights: dict[AccessMode, float] = Field(
         default_factory=dict,
         description=(

@@ -22,6 +22,7 @@ from aifactory.api.routers import (
     data,
     health,
     jobs,
+    models,
     orgs,
     projects,
     proposals,
@@ -89,6 +90,7 @@ def create_app(settings: Settings, runtime: Runtime | None = None) -> FastAPI:
         audit,
         data,
         compliance,
+        models,
     ):
         app.include_router(module.router, prefix=API_PREFIX)
     app.include_router(sites.slurm_router, prefix=API_PREFIX)

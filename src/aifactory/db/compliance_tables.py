@@ -1,13 +1,14 @@
 """Tables of the compliance capability: each project's use case (its answers to the AI Act's
-questions, the class they give, and a compliance officer's review). Imported by ``tables`` so
-one metadata holds all."""
+questions, the class they give, and a compliance officer's review) and the model registry
+(models and their versions with their lineage; a job names the version it produces in
+``jobs.model_version_id``). Imported by ``tables`` so one metadata holds all."""
 
 from __future__ import annotations
 
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import JSON, DateTime, ForeignKey, String, Text
+from sqlalchemy import JSON, BigInteger, DateTime, Float, ForeignKey, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
 from aifactory.db.tables import Base
@@ -38,3 +39,41 @@ class UseCase(Base):
     updated_by: Mapped[str] = mapped_column(String(32))
     created_at: Mapped[datetime] = _ts()
     updated_at: Mapped[datetime] = _ts()
+
+
+class Model(Base):
+    """A model an organisation trains or adapts on the platform (the registry's entry)."""
+
+    __tablename__ = "models"
+    __table_args__ = (UniqueConstraint("org_id", "name", name="uq_models_org_name"),)
+    id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    org_id: Mapped[str] = mapped_column(ForeignKey("organisations.id"), index=True)
+    project_id: Mapped[str] = mapped_column(ForeignKey("projects.id"), index=True)
+    name: Mapped[str] = mapped_column(String(100))
+    architecture: Mapped[str] = mapped_column(String(200))
+    modality_in: Mapped[list[Any]] = mapped_column(JSON)
+    modality_out: Mapped[list[Any]] = mapped_column(JSON)
+    licence: Mapped[str] = mapped_column(String(200))
+    intended_tasks: Mapped[list[Any]] = mapped_column(JSON)
+    created_by: Mapped[str] = mapped_column(String(32))
+    created_at: Mapped[datetime] = _ts()
+
+
+class ModelVersion(Base):
+    """One version of a model, and what it was built on: another registered version (its
+    lineage), an external model with its declared training compute (None: unknown), or
+    nothing (trained from scratch)."""
+
+    __tablename__ = "model_versions"
+    __table_args__ = (UniqueConstraint("model_id", "version", name="uq_model_versions_version"),)
+    id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    model_id: Mapped[str] = mapped_column(ForeignKey("models.id"), index=True)
+    org_id: Mapped[str] = mapped_column(ForeignKey("organisations.id"), index=True)
+    version: Mapped[str] = mapped_column(String(50))
+    parameters: Mapped[int | None] = mapped_column(BigInteger)
+    training_tokens: Mapped[int | None] = mapped_column(BigInteger)
+    base_version_id: Mapped[str | None] = mapped_column(ForeignKey("model_versions.id"))
+    base_external: Mapped[str | None] = mapped_column(String(200))
+    base_external_flop: Mapped[float | None] = mapped_column(Float)
+    created_by: Mapped[str] = mapped_column(String(32))
+    created_at: Mapped[datetime] = _ts()

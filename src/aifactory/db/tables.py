@@ -215,6 +215,11 @@ class Job(Base):
     resolved: Mapped[dict[str, Any] | None] = mapped_column(JSON)
     # Where its output goes at its site ({"stdout": path, "stderr": path}), from its launch.
     logs: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+    # The AI Act's compute ledger: the model version the job produces (its spec's
+    # ``produces``), what for (``purpose``), and a measured utilisation of the peak.
+    model_version_id: Mapped[str | None] = mapped_column(String(32), index=True)
+    purpose: Mapped[str | None] = mapped_column(String(20))
+    utilisation: Mapped[float | None] = mapped_column(Float)
 
 
 class JobEvent(Base):

@@ -24,6 +24,7 @@ from aifactory.domain.arrays import ARRAY_FORMS, ArraySpec, parse_array
 from aifactory.domain.data import DATASET_REF_FORMS, parse_ref
 from aifactory.domain.dependencies import DEPENDENCY_FORMS, Dependency, parse_dependency
 from aifactory.domain.jobs import JobStack, Objective
+from aifactory.domain.models import Produces, Purpose
 from aifactory.domain.names import document_name, document_non_blank, name_problem
 from aifactory.domain.sbatch import ScriptError, ScriptReading, read_script
 from aifactory.domain.sbatch.header import platform_options
@@ -323,6 +324,29 @@ class JobSpec(BaseModel):
             f"Dataset versions the job reads ({DATASET_REF_FORMS}; as #AIF --dataset): it runs "
             "only where every one's residency policy allows, with AIF_DATASET_<NAME> naming "
             "each one's folder."
+        ),
+    )
+    produces: Produces | None = Field(
+        default=None,
+        description=(
+            "The registered model version the job trains or works on: its compute, energy "
+            "and carbon go to that version's ledger (the AI Act's record)."
+        ),
+    )
+    purpose: Purpose | None = Field(
+        default=None,
+        description=(
+            "What the job does to the model it produces (null: from work). Pre-training, "
+            "fine-tuning and synthetic data count as training compute."
+        ),
+    )
+    utilisation: float | None = Field(
+        default=None,
+        gt=0,
+        le=1,
+        description=(
+            "The measured share of the accelerators' peak the job reached, in (0, 1]; "
+            "null: the compliance rules' default (0.4)."
         ),
     )
 

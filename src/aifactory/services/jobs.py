@@ -17,13 +17,14 @@ from aifactory.db.tables import Job, JobEvent, Membership, Project, User, table
 from aifactory.domain.catalog import Catalog
 from aifactory.domain.jobs import FINAL_STATES, JobState, check_transition
 from aifactory.domain.jobspec import JobSpec
+from aifactory.domain.models import PURPOSE_OF_WORK
 from aifactory.domain.sbatch import header_end
 from aifactory.domain.stacks import StackNeed, infer_stack
 from aifactory.scheduling.model import Demand, Residency
 from aifactory.scheduling.placement import static_candidates
 from aifactory.services import allocations, arrays, audit, job_mail
 from aifactory.services.batch import WriteBatch
-from aifactory.services.compliance import use_cases
+from aifactory.services.compliance import models, use_cases
 from aifactory.services.data import placement
 from aifactory.services.errors import Conflict, Forbidden, Invalid, NotFound, Refused
 from aifactory.services.identity import Principal
@@ -244,6 +245,7 @@ class Prepared:
     digest: str
     reads: tuple[placement.Reads, ...] = ()  # the dataset versions it reads
     residency: Residency | None = None
+    model_version_id: str | None = None  # what it produces (services.compliance.models)
 
 
 def prepare_submission(
@@ -271,8 +273,13 @@ def prepare_submission(
             return Submitted(earlier, False)
     project = _submittable_project(session, principal, spec.project)
     _check_references(session, principal, spec, project)
+    produces = (
+        models.resolve_produces(session, principal, project, spec.produces)
+        if spec.produces is not None
+        else None
+    )
     if not spec.datasets:
-        return Prepared(project.id, project.org_id, digest)
+        return Prepared(project.id, project.org_id, digest, model_version_id=produces)
     reads = placement.resolve(session, principal, project.id, spec.datasets)
     residency = placement.residency(placement.rules_for(session, reads))
     if catalog is not None:
@@ -285,7 +292,7 @@ def prepare_submission(
             countries=spec.constraints.countries,
             partitions=spec.constraints.partitions,
         )
-    return Prepared(project.id, project.org_id, digest, reads, residency)
+    return Prepared(project.id, project.org_id, digest, reads, residency, produces)
 
 
 def _check_references(
@@ -318,6 +325,13 @@ def _check_references(
             )
 
 
+def purpose_of(spec: JobSpec) -> str | None:
+    """What the job does to the model it produces: its own word, else from its work type."""
+    if spec.purpose is not None:
+        return spec.purpose.value
+    return PURPOSE_OF_WORK[spec.work].value if spec.produces is not None else None
+
+
 def record_submission(
     session: Session,
     principal: Principal,
@@ -343,6 +357,9 @@ def record_submission(
         "created_at": now,
         "updated_at": now,
         "cancel_requested": False,
+        "model_version_id": prepared.model_version_id,
+        "purpose": purpose_of(spec),
+        "utilisation": spec.utilisation,
     }
     array = spec.array_spec
     data: dict[str, Any] = {

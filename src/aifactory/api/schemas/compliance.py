@@ -67,3 +67,118 @@ class UseCaseReview(Strict):
     risk_class: RiskClass | None = Field(
         default=None, description="With decision overridden: the class it is instead."
     )
+
+
+# -- the model registry -----------------------------------------------------------------------
+Name = Annotated[str, Field(min_length=1, max_length=100)]
+Short = Annotated[str, Field(max_length=200)]
+Modality = Annotated[str, Field(max_length=20)]
+
+
+class ModelCreate(Strict):
+    project_id: str = Field(max_length=64)
+    name: Name
+    architecture: Short = Field(examples=["decoder-only transformer"])
+    modality_in: list[Annotated[str, Field(max_length=20)]] = Field(
+        max_length=8, examples=[["text"]]
+    )
+    modality_out: list[Annotated[str, Field(max_length=20)]] = Field(
+        max_length=8, examples=[["text"]]
+    )
+    licence: Short = Field(default="", examples=["Apache-2.0"])
+    intended_tasks: list[Short] = Field(default_factory=list, max_length=50)
+
+
+class VersionCreate(Strict):
+    version: Annotated[str, Field(min_length=1, max_length=50)]
+    parameters: int | None = Field(default=None, description="N, for the 6·N·D estimate.")
+    training_tokens: int | None = Field(default=None, description="D, for the 6·N·D estimate.")
+    base_version_id: str | None = Field(
+        default=None, max_length=64, description="A registered version of the organisation."
+    )
+    base_external: str | None = Field(
+        default=None, max_length=200, description="Or an external base model, by name."
+    )
+    base_external_flop: float | None = Field(
+        default=None, description="Its declared training compute, FLOP; null: unknown."
+    )
+
+
+class VersionPublic(BaseModel):
+    id: str
+    model_id: str
+    version: str
+    parameters: int | None
+    training_tokens: int | None
+    base_version_id: str | None
+    base_external: str | None
+    base_external_flop: float | None
+    created_at: Utc
+
+
+class ModelPublic(BaseModel):
+    id: str
+    org_id: str
+    project_id: str
+    name: str
+    architecture: str
+    modality_in: list[str]
+    modality_out: list[str]
+    licence: str
+    intended_tasks: list[str]
+    created_at: Utc
+    versions: list[VersionPublic]
+
+
+class JobComputePublic(BaseModel):
+    job_id: str
+    gpu_seconds: int
+    flop: float
+    utilisation: float
+    measured: bool = Field(description="The job's measured utilisation, not the default.")
+    kwh: float
+    kg_co2e: float
+
+
+class LedgerPublic(BaseModel):
+    flop: float = Field(description="Hardware-based: GPU-seconds x peak dense BF16 x utilisation.")
+    architecture_flop: float | None = Field(description="6·N·D, when N and D are declared.")
+    gpu_hours: float
+    training_hours: float = Field(description="The jobs' elapsed time, summed.")
+    kwh: float
+    kg_co2e: float
+    jobs: list[JobComputePublic]
+
+
+class LineagePublic(BaseModel):
+    cumulative_flop: float = Field(description="This version and its same-provider ancestors.")
+    chain: list[str]
+    base: str | None
+    base_flop: float | None = Field(description="The other provider's base compute; null: unknown.")
+    becomes_provider: bool | None = Field(
+        description="Above the fraction of the base's compute; null: cannot be told."
+    )
+    says: str
+
+
+class CrossingPublic(BaseModel):
+    threshold: str
+    basis: str = Field(description="actual (what ran) or forecast (with the allocations left).")
+    flop: float
+    limit: float
+    known_on: str
+    due_on: str = Field(description="The notification's last day.")
+
+
+class ComputePublic(BaseModel):
+    model_id: str
+    model: str
+    version_id: str
+    version: str
+    training: LedgerPublic
+    other: LedgerPublic = Field(description="Evaluation and inference runs: not training.")
+    lineage: LineagePublic
+    forecast_more_flop: float = Field(
+        description="What the project's allocations could still add (default utilisation)."
+    )
+    crossings: list[CrossingPublic]
