@@ -117,6 +117,9 @@ def test_an_own_fine_tune_adds_to_its_own_pretraining() -> None:
     assert got.flop == pytest.approx(5.2e22)
     assert got.chain == ("chat-v1", "base-v1")
     assert got.base is None and got.becomes_provider is None
+    assert got.says == "builds on the provider's own base-v1: the cumulative compute adds them up"
+    alone = cumulative(base, RULES)
+    assert alone.says == "trained from scratch by its provider" and alone.chain == ("base-v1",)
 
 
 def test_a_modification_of_an_external_model_against_a_third_of_its_compute() -> None:

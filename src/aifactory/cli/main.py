@@ -18,6 +18,7 @@ from aifactory.cli import (
     compliance,
     data,
     jobs,
+    models,
     reviews,
     serve,
     slurm,
@@ -86,6 +87,7 @@ data.register(app)
 calls.register(app)
 allocations.register(app)
 compliance.register(app)
+models.register(app)
 reviews.register(app)
 slurm.register(app)
 admin.register(app)

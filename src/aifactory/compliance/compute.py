@@ -178,8 +178,13 @@ def cumulative(version: Version, rules: Rules) -> Cumulative:
         node = node.base
     flop = sum(v.own_flop for v in chain)
     ids = tuple(v.id for v in chain)
+    own = (
+        f"builds on the provider's own {', '.join(ids[1:])}: the cumulative compute adds them up"
+        if len(ids) > 1
+        else "trained from scratch by its provider"
+    )
     if node is None:
-        return Cumulative(flop, ids, None, None, flop, None, "trained from scratch by its provider")
+        return Cumulative(flop, ids, None, None, flop, None, own)
     if isinstance(node, External):
         base_name, base_flop = node.name, node.flop
     else:

@@ -39,3 +39,28 @@ class ComplianceApi:
         body = {"decision": decision, "reason": reason, "risk_class": risk_class}
         result: JSON = self._c._post(f"/projects/{_seg(project_id)}/use-case/review", body)
         return result
+
+    # -- the model registry ----------------------------------------------------------------
+    def create_model(self, body: Mapping[str, object]) -> JSON:
+        """``project_id``, ``name``, ``architecture``, ``modality_in``, ``modality_out``,
+        ``licence``, ``intended_tasks``."""
+        result: JSON = self._c._post("/models", dict(body))
+        return result
+
+    def models(self, project_id: str | None = None) -> list[JSON]:
+        result: list[JSON] = self._c._get("/models", project_id=project_id)
+        return result
+
+    def model(self, model: str) -> JSON:
+        """By id or name, with its versions."""
+        result: JSON = self._c._get(f"/models/{_seg(model)}")
+        return result
+
+    def add_version(self, model: str, body: Mapping[str, object]) -> JSON:
+        result: JSON = self._c._post(f"/models/{_seg(model)}/versions", dict(body))
+        return result
+
+    def compute(self, version_id: str) -> JSON:
+        """The version's compute ledger, lineage and thresholds crossed."""
+        result: JSON = self._c._get(f"/model-versions/{_seg(version_id)}/compute")
+        return result
