@@ -16,8 +16,56 @@ usecase_app = typer.Typer(
 )
 
 
+compliance_app = typer.Typer(
+    help="Compliance cases: thresholds crossed by a model's training compute.",
+    no_args_is_help=True,
+)
+
+
 def register(app: typer.Typer) -> None:
     app.add_typer(usecase_app, name="usecase")
+    app.add_typer(compliance_app, name="compliance")
+
+
+@compliance_app.command("cases")
+def list_cases(
+    ctx: typer.Context,
+    state: Annotated[
+        str | None, typer.Option("--state", help="open or closed (default: both).")
+    ] = None,
+    output: o.OutputOpt = o.Format.TABLE,
+) -> None:
+    """Thresholds a model version crossed or is forecast to, soonest due first."""
+    items = get_state(ctx).client().compliance.cases(state)
+    if output is o.Format.JSON:
+        o.print_json(items)
+        return
+    o.table(
+        ["ID", "VERSION", "THRESHOLD", "BASIS", "FLOP", "DUE", "STATE"],
+        (
+            [
+                c["id"],
+                c["model_version_id"],
+                c["threshold"],
+                c["basis"],
+                f"{c['flop']:.3g}",
+                c["due_on"],
+                c["state"] + (f" ({c['close_reason']})" if c["close_reason"] else ""),
+            ]
+            for c in items
+        ),
+    )
+
+
+@compliance_app.command("close")
+def close_case(
+    ctx: typer.Context,
+    case: Annotated[str, typer.Argument(metavar="CASE", help="Case id.")],
+    reason: Annotated[str, typer.Option("--reason", help="Why; recorded and audited.")],
+) -> None:
+    """Compliance officers: close a case with a reason."""
+    c = get_state(ctx).client().compliance.close_case(case, reason)
+    o.out(f"Case {c['id']} closed.")
 
 
 @usecase_app.command("questions")

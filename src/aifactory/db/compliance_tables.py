@@ -5,10 +5,20 @@ questions, the class they give, and a compliance officer's review) and the model
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import date, datetime
 from typing import Any
 
-from sqlalchemy import JSON, BigInteger, DateTime, Float, ForeignKey, String, Text, UniqueConstraint
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    Date,
+    DateTime,
+    Float,
+    ForeignKey,
+    String,
+    Text,
+    UniqueConstraint,
+)
 from sqlalchemy.orm import Mapped, mapped_column
 
 from aifactory.db.tables import Base
@@ -77,3 +87,30 @@ class ModelVersion(Base):
     base_external_flop: Mapped[float | None] = mapped_column(Float)
     created_by: Mapped[str] = mapped_column(String(32))
     created_at: Mapped[datetime] = _ts()
+
+
+class ComplianceCase(Base):
+    """A threshold a model version crossed (or is forecast to), opened by the deadlines loop,
+    with the notification's due date; open until a compliance officer closes it with a
+    reason. One per version and threshold: a forecast that becomes actual is the same case."""
+
+    __tablename__ = "compliance_cases"
+    __table_args__ = (
+        UniqueConstraint("model_version_id", "threshold", name="uq_compliance_cases_threshold"),
+    )
+    id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    org_id: Mapped[str] = mapped_column(ForeignKey("organisations.id"), index=True)
+    project_id: Mapped[str] = mapped_column(ForeignKey("projects.id"))
+    model_version_id: Mapped[str] = mapped_column(ForeignKey("model_versions.id"))
+    threshold: Mapped[str] = mapped_column(String(20))  # compliance.compute.Threshold
+    basis: Mapped[str] = mapped_column(String(20))  # actual, forecast
+    flop: Mapped[float] = mapped_column(Float)
+    limit_flop: Mapped[float] = mapped_column(Float)
+    known_on: Mapped[date] = mapped_column(Date)
+    due_on: Mapped[date] = mapped_column(Date)
+    state: Mapped[str] = mapped_column(String(20), index=True)  # domain.compliance.CaseState
+    opened_at: Mapped[datetime] = _ts()
+    updated_at: Mapped[datetime] = _ts()
+    closed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    closed_by: Mapped[str | None] = mapped_column(String(32))
+    close_reason: Mapped[str | None] = mapped_column(Text)

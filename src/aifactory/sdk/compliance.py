@@ -64,3 +64,12 @@ class ComplianceApi:
         """The version's compute ledger, lineage and thresholds crossed."""
         result: JSON = self._c._get(f"/model-versions/{_seg(version_id)}/compute")
         return result
+
+    # -- compliance cases ---------------------------------------------------------------------
+    def cases(self, state: str | None = None) -> list[JSON]:
+        result: list[JSON] = self._c._get("/compliance/cases", state=state)
+        return result
+
+    def close_case(self, case_id: str, reason: str) -> JSON:
+        result: JSON = self._c._post(f"/compliance/cases/{_seg(case_id)}/close", {"reason": reason})
+        return result

@@ -22,6 +22,7 @@ from aifactory.executors.slurm.executor import SlurmExecutor
 from aifactory.notify.mail import Mailer, SmtpMailer
 from aifactory.scheduling.priority import DEFAULT_QOS, Weights
 from aifactory.services import arrays, notifications, obligations
+from aifactory.services.compliance import cases, ledger
 from aifactory.services.data.placement import Inputs
 from aifactory.services.data.stores import DataPlane, load_store_configs
 from aifactory.services.dispatch import Dispatcher
@@ -235,6 +236,7 @@ class Runtime:
 
     def _deadlines(self) -> None:
         obligations.run_once(self.db)
+        cases.run_once(self.db, self.catalog, ledger.rules_of(self.settings))
         with self.db.write() as session:  # the safety net under the arrays' own rows
             arrays.reconcile(session)
 

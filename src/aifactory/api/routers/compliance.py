@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Response, status
+from fastapi import APIRouter, Query, Response, status
 
 from aifactory.api.deps import Caller, Rt
 from aifactory.api.schemas.compliance import (
+    CaseClose,
+    CasePublic,
     FindingPublic,
     QuestionPublic,
     UseCasePublic,
@@ -13,8 +15,9 @@ from aifactory.api.schemas.compliance import (
     UseCaseReview,
 )
 from aifactory.compliance.risk import QUESTIONS
-from aifactory.db.compliance_tables import UseCase
-from aifactory.services.compliance import use_cases
+from aifactory.db.compliance_tables import ComplianceCase, UseCase
+from aifactory.domain.compliance import CaseState
+from aifactory.services.compliance import cases, use_cases
 
 router = APIRouter(tags=["compliance"])
 
@@ -101,3 +104,46 @@ def review_use_case(
             session, caller, project_id, body.decision, body.reason, body.risk_class
         )
         return use_case_view(row)
+
+
+def case_view(c: ComplianceCase) -> CasePublic:
+    return CasePublic(
+        id=c.id,
+        org_id=c.org_id,
+        project_id=c.project_id,
+        model_version_id=c.model_version_id,
+        threshold=c.threshold,
+        basis=c.basis,
+        flop=c.flop,
+        limit_flop=c.limit_flop,
+        known_on=c.known_on.isoformat(),
+        due_on=c.due_on.isoformat(),
+        state=c.state,
+        opened_at=c.opened_at,
+        closed_at=c.closed_at,
+        closed_by=c.closed_by,
+        close_reason=c.close_reason,
+    )
+
+
+@router.get(
+    "/compliance/cases", operation_id="list_compliance_cases", response_model=list[CasePublic]
+)
+def list_cases(
+    runtime: Rt, caller: Caller, state: CaseState | None = Query(default=None)
+) -> list[CasePublic]:
+    """Thresholds crossed by a model version (actual or forecast), soonest due first:
+    compliance officers see every case, others their organisations'."""
+    with runtime.db.read() as session:
+        return [case_view(c) for c in cases.list_cases(session, caller, state)]
+
+
+@router.post(
+    "/compliance/cases/{case_id}/close",
+    operation_id="close_compliance_case",
+    response_model=CasePublic,
+)
+def close_case(case_id: str, body: CaseClose, runtime: Rt, caller: Caller) -> CasePublic:
+    """Compliance officers: close a case with a reason (e.g. the Commission notified)."""
+    with runtime.db.write() as session:
+        return case_view(cases.close(session, caller, case_id, body.reason))

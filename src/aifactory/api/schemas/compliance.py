@@ -182,3 +182,25 @@ class ComputePublic(BaseModel):
         description="What the project's allocations could still add (default utilisation)."
     )
     crossings: list[CrossingPublic]
+
+
+class CasePublic(BaseModel):
+    id: str
+    org_id: str
+    project_id: str
+    model_version_id: str
+    threshold: str
+    basis: str
+    flop: float
+    limit_flop: float
+    known_on: str
+    due_on: str = Field(description="The notification's last day (Art. 52(1)).")
+    state: str
+    opened_at: Utc
+    closed_at: Utc | None
+    closed_by: str | None
+    close_reason: str | None
+
+
+class CaseClose(Strict):
+    reason: str = Field(max_length=2000, description="Why; recorded and audited.")

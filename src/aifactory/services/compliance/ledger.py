@@ -147,7 +147,13 @@ def version_compute(
     rules: Rules,
     now: datetime,
 ) -> VersionCompute:
-    version = get_version(session, principal, version_id)
+    return compute_of(session, get_version(session, principal, version_id), catalog, rules, now)
+
+
+def compute_of(
+    session: Session, version: ModelVersion, catalog: Catalog, rules: Rules, now: datetime
+) -> VersionCompute:
+    """The version's ledger, lineage and crossings (no caller: the deadlines loop's view)."""
     model = session.get(Model, version.model_id)
     assert model is not None
     training, other = _ledgers(session, version, catalog, rules)
