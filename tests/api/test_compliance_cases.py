@@ -70,7 +70,7 @@ def test_a_forecast_past_the_gpai_criterion_opens_one_case_and_tells_its_people(
     assert user.get("/compliance/cases").json() == [case]  # its organisation sees it
     (mail,) = _mails(platform)
     assert set(mail.recipients) == {"clara@example.eu", "piet@example.eu"}
-    assert "euro-llm 0.1 is forecast to cross the GPAI criterion (1e+23 FLOP)" == mail.subject
+    assert mail.subject == "euro-llm 0.1 is forecast to cross the GPAI criterion (1e+23 FLOP)"
     assert f"by {case['due_on']} (AI Act, Art. 52(1))" in mail.body
     (opened,) = _events(platform, "compliance.case.open")
     assert opened["object_id"] == case["id"] and opened["data"]["basis"] == "forecast"
