@@ -138,3 +138,105 @@ def test_a_pretraining_past_1e23_by_its_allocation_is_told_the_due_date(cli: Cli
     )
     assert found, out
     assert float(found.group(1)) > 1e23 and found.group(2) == due
+
+
+def test_an_evaluation_and_the_annex_xi_draft_with_the_computed_figures(cli: Cli) -> None:
+    _org, project = cli.org_and_project()
+    cli.apply_to_playground(project)
+    cli(
+        "model",
+        "create",
+        "helpdesk-bot",
+        "--project",
+        project,
+        "--architecture",
+        "decoder-only transformer",
+        "--in",
+        "text",
+        "--out",
+        "text",
+        "--licence",
+        "Apache-2.0",
+        "--task",
+        "answering invoice questions",
+    )
+    cli(
+        "model",
+        "version",
+        "helpdesk-bot",
+        "1.0",
+        "--parameters",
+        "7000000000",
+        "--tokens",
+        "2000000",
+        "--external-base",
+        "Mistral-7B-v0.1",
+    )
+    jobs = {}
+    for purpose in ("finetuning", "evaluation"):
+        spec = cli.tmp / f"{purpose}.yaml"
+        spec.write_text(
+            yaml.safe_dump(
+                {
+                    "name": purpose,
+                    "project": project,
+                    "run": "sleep 1.1",
+                    "resources": {"accelerator": "local-slot", "accelerators_per_node": 1},
+                    "produces": {"model": "helpdesk-bot", "version": "1.0"},
+                    "purpose": purpose,
+                }
+            )
+        )
+        jobs[purpose] = cli("submit", str(spec)).stdout.strip()
+        assert run_job(cli, jobs[purpose])["state"] == "completed"
+    bad = cli(
+        "model",
+        "evaluate",
+        "helpdesk-bot@1.0",
+        "--job",
+        jobs["finetuning"],
+        "--name",
+        "x",
+        "--metric",
+        "accuracy=0.7",
+        code=1,
+    )
+    assert "is not an evaluation" in bad.stderr
+    cli(
+        "model",
+        "evaluate",
+        "helpdesk-bot@1.0",
+        "--job",
+        jobs["evaluation"],
+        "--name",
+        "invoice-qa",
+        "--metric",
+        "accuracy=0.71",
+        "--metric",
+        "f1=0.66",
+    )
+
+    compute = cli.json("model", "compute", "helpdesk-bot@1.0")
+    text = cli("model", "docs", "helpdesk-bot@1.0").stdout
+    assert text.startswith("# Technical documentation (AI Act, Annex XI): helpdesk-bot 1.0")
+    flop = compute["training"]["flop"]
+    assert f"**2(d) Computational resources used for training:** {flop:.3g} FLOP" in text
+    assert f"**2(d) Architecture-based estimate (6·N·D):** {6 * 7e9 * 2e6:.3g} FLOP" in text
+    kwh = compute["training"]["kwh"]
+    assert kwh < 1 and f"{kwh:.3g} kWh, estimated from the compute used" in text
+    assert "**1(d) Number of parameters:** 7,000,000,000" in text
+    assert "**1(b) Acceptable use policies:** [to be filled by the provider]" in text
+    assert "| invoice-qa | accuracy 0.71, f1 0.66 |" in text
+    assert "a modification of Mistral-7B-v0.1, whose training compute is unknown" in text
+    page = cli.tmp / "annex-xi.html"
+    cli("model", "docs", "helpdesk-bot@1.0", "--format", "html", "--out", str(page))
+    html = page.read_text()
+    assert "<h1>Technical documentation (AI Act, Annex XI): helpdesk-bot 1.0</h1>" in html
+    assert '<dd class="provider">[to be filled by the provider]</dd>' in html
+    for kind, title in (
+        ("annex-xii", "Information for downstream providers"),
+        ("summary", "Public summary of the training content"),
+    ):
+        assert cli("model", "docs", "helpdesk-bot@1.0", "--kind", kind).stdout.startswith(
+            f"# {title}"
+        )

@@ -266,3 +266,55 @@ def compute(
         o.print_json(c)
         return
     _compute_tables(c)
+
+
+VersionArg = Annotated[
+    str, typer.Argument(metavar="MODEL@VERSION", help="A version: MODEL@VERSION or its id.")
+]
+
+
+@model_app.command("evaluate")
+def evaluate(
+    ctx: typer.Context,
+    version: VersionArg,
+    job: Annotated[str, typer.Option("--job", help="The ended evaluation job.")],
+    name: Annotated[str, typer.Option("--name", help="What was evaluated, e.g. the benchmark.")],
+    metric: Annotated[list[str], typer.Option("--metric", help="NAME=NUMBER (repeat).")],
+) -> None:
+    """Attach an evaluation job's metrics (and the data it read) to a model version."""
+    metrics: dict[str, float] = {}
+    for text in metric:
+        key, sep, value = text.partition("=")
+        try:
+            metrics[key.strip()] = float(value)
+        except ValueError:
+            sep = ""
+        if not sep or not key.strip():
+            o.fail(f"--metric {text!r}: give NAME=NUMBER", 2)
+    client = get_state(ctx).client()
+    e = client.compliance.evaluate(_version_id(client, version), job, name, metrics)
+    o.out(f"Evaluation {e['name']} ({e['id']}) attached: {len(e['metrics'])} metric(s).")
+
+
+@model_app.command("docs")
+def docs(
+    ctx: typer.Context,
+    version: VersionArg,
+    kind: Annotated[
+        str,
+        typer.Option("--kind", help="annex-xi (technical documentation), annex-xii, summary."),
+    ] = "annex-xi",
+    format: Annotated[str, typer.Option("--format", help="md or html.")] = "md",
+    out: Annotated[str | None, typer.Option("--out", help="Write to this file.")] = None,
+) -> None:
+    """A documentation draft of the version from the platform's record (compute both ways,
+    training time, energy, datasets with provenance and licences, evaluations); the fields
+    only the provider can fill are marked."""
+    client = get_state(ctx).client()
+    text = client.compliance.docs(_version_id(client, version), kind, format)
+    if out:
+        with open(out, "w", encoding="utf-8") as f:
+            f.write(text)
+        o.out(f"Written: {out}")
+        return
+    typer.echo(text)

@@ -114,3 +114,19 @@ class ComplianceCase(Base):
     closed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     closed_by: Mapped[str | None] = mapped_column(String(32))
     close_reason: Mapped[str | None] = mapped_column(Text)
+
+
+class Evaluation(Base):
+    """What an evaluation job measured of a model version: named metrics, and the dataset
+    versions it read (the job's, resolved at its submission)."""
+
+    __tablename__ = "evaluations"
+    id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    model_version_id: Mapped[str] = mapped_column(ForeignKey("model_versions.id"), index=True)
+    org_id: Mapped[str] = mapped_column(ForeignKey("organisations.id"), index=True)
+    job_id: Mapped[str] = mapped_column(ForeignKey("jobs.id"), unique=True)
+    name: Mapped[str] = mapped_column(String(100))
+    metrics: Mapped[dict[str, Any]] = mapped_column(JSON)  # name -> number
+    datasets: Mapped[list[Any]] = mapped_column(JSON)  # the job's dataset refs, name@version
+    created_by: Mapped[str] = mapped_column(String(32))
+    created_at: Mapped[datetime] = _ts()

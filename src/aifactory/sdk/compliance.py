@@ -6,7 +6,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import TYPE_CHECKING
 
-from aifactory.sdk.client import JSON, _seg
+from aifactory.sdk.client import API_PREFIX, JSON, ApiError, _seg
 
 if TYPE_CHECKING:
     from aifactory.sdk.client import Client
@@ -73,3 +73,22 @@ class ComplianceApi:
     def close_case(self, case_id: str, reason: str) -> JSON:
         result: JSON = self._c._post(f"/compliance/cases/{_seg(case_id)}/close", {"reason": reason})
         return result
+
+    def evaluate(
+        self, version_id: str, job_id: str, name: str, metrics: Mapping[str, float]
+    ) -> JSON:
+        """Attach an ended evaluation job's named metrics to the version."""
+        body = {"job_id": job_id, "name": name, "metrics": dict(metrics)}
+        result: JSON = self._c._post(f"/model-versions/{_seg(version_id)}/evaluations", body)
+        return result
+
+    def docs(self, version_id: str, kind: str = "annex-xi", format: str = "md") -> str:
+        """A documentation draft (``annex-xi``, ``annex-xii`` or ``summary``), as text."""
+        response = self._c._http.get(
+            f"{self._c.url}{API_PREFIX}/model-versions/{_seg(version_id)}/docs",
+            params={"kind": kind, "format": format},
+            headers={"Authorization": f"Bearer {self._c.token}"} if self._c.token else {},
+        )
+        if not response.is_success:
+            raise ApiError.from_response(response)
+        return response.text

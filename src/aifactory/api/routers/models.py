@@ -3,13 +3,18 @@ ledger (FLOP both ways, energy, carbon, lineage, thresholds)."""
 
 from __future__ import annotations
 
+from enum import StrEnum
+
 from fastapi import APIRouter, Query, status
+from fastapi.responses import HTMLResponse, PlainTextResponse, Response
 from sqlalchemy.orm import Session
 
 from aifactory.api.deps import Caller, Rt
 from aifactory.api.schemas.compliance import (
     ComputePublic,
     CrossingPublic,
+    EvaluationCreate,
+    EvaluationPublic,
     JobComputePublic,
     LedgerPublic,
     LineagePublic,
@@ -20,7 +25,7 @@ from aifactory.api.schemas.compliance import (
 )
 from aifactory.compliance.compute import Ledger
 from aifactory.db.compliance_tables import Model, ModelVersion
-from aifactory.services.compliance import ledger, models
+from aifactory.services.compliance import documentation, evaluations, ledger, models
 from aifactory.services.ids import utcnow
 
 router = APIRouter(tags=["compliance"])
@@ -151,3 +156,63 @@ def get_compute(version_id: str, runtime: Rt, caller: Caller) -> ComputePublic:
                 for c in got.crossings
             ],
         )
+
+
+@router.post(
+    "/model-versions/{version_id}/evaluations",
+    operation_id="attach_evaluation",
+    response_model=EvaluationPublic,
+    status_code=status.HTTP_201_CREATED,
+)
+def attach_evaluation(
+    version_id: str, body: EvaluationCreate, runtime: Rt, caller: Caller
+) -> EvaluationPublic:
+    """Attach an ended evaluation job's named metrics (and the data it read) to the version."""
+    with runtime.db.write() as session:
+        row = evaluations.attach(session, caller, version_id, body.job_id, body.name, body.metrics)
+        return EvaluationPublic.model_validate(row, from_attributes=True)
+
+
+@router.get(
+    "/model-versions/{version_id}/evaluations",
+    operation_id="list_evaluations",
+    response_model=list[EvaluationPublic],
+)
+def list_evaluations(version_id: str, runtime: Rt, caller: Caller) -> list[EvaluationPublic]:
+    with runtime.db.read() as session:
+        version = models.get_version(session, caller, version_id)
+        return [
+            EvaluationPublic.model_validate(e, from_attributes=True)
+            for e in evaluations.of_version(session, version)
+        ]
+
+
+class DocFormat(StrEnum):
+    MD = "md"
+    HTML = "html"
+
+
+@router.get(
+    "/model-versions/{version_id}/docs",
+    operation_id="get_model_docs",
+    response_class=PlainTextResponse,
+    responses={200: {"content": {"text/markdown": {}, "text/html": {}}}},
+)
+def get_docs(
+    version_id: str,
+    runtime: Rt,
+    caller: Caller,
+    kind: documentation.Kind = Query(default=documentation.Kind.ANNEX_XI),
+    format: DocFormat = Query(default=DocFormat.MD),
+) -> Response:
+    """A documentation draft of the version, filled from the platform's record: Annex XI
+    (technical documentation), Annex XII (for downstream providers) or the public summary of
+    the training content; every field only the provider can fill is marked."""
+    rules = ledger.rules_of(runtime.settings)
+    with runtime.db.read() as session:
+        doc = documentation.build(
+            session, caller, version_id, kind, runtime.catalog, rules, utcnow()
+        )
+    if format is DocFormat.HTML:
+        return HTMLResponse(documentation.html(doc))
+    return PlainTextResponse(documentation.markdown(doc), media_type="text/markdown")

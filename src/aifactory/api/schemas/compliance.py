@@ -204,3 +204,21 @@ class CasePublic(BaseModel):
 
 class CaseClose(Strict):
     reason: str = Field(max_length=2000, description="Why; recorded and audited.")
+
+
+class EvaluationCreate(Strict):
+    job_id: str = Field(max_length=64, description="An ended evaluation job of the version.")
+    name: str = Field(max_length=100, examples=["MMLU-EU, 5-shot"])
+    metrics: dict[Annotated[str, Field(max_length=100)], float] = Field(
+        description="Named numbers, e.g. {accuracy: 0.71}.", max_length=100
+    )
+
+
+class EvaluationPublic(BaseModel):
+    id: str
+    model_version_id: str
+    job_id: str
+    name: str
+    metrics: dict[str, float]
+    datasets: list[str] = Field(description="The dataset versions the job read.")
+    created_at: Utc

@@ -1,4 +1,5 @@
-"""compliance cases: a threshold a model version crossed or is forecast to, with its due date
+"""compliance cases (a threshold a model version crossed or is forecast to, with its due date)
+and evaluations (an evaluation job's metrics and data, attached to a model version)
 
 Revision ID: 0013
 Revises: 0012
@@ -46,7 +47,28 @@ def upgrade() -> None:
     )
     op.create_index("ix_compliance_cases_org_id", "compliance_cases", ["org_id"])
     op.create_index("ix_compliance_cases_state", "compliance_cases", ["state"])
+    op.create_table(
+        "evaluations",
+        sa.Column("id", sa.String(32), primary_key=True),
+        sa.Column(
+            "model_version_id",
+            sa.String(32),
+            sa.ForeignKey("model_versions.id"),
+            nullable=False,
+        ),
+        sa.Column("org_id", sa.String(32), sa.ForeignKey("organisations.id"), nullable=False),
+        sa.Column("job_id", sa.String(32), sa.ForeignKey("jobs.id"), nullable=False),
+        sa.Column("name", sa.String(100), nullable=False),
+        sa.Column("metrics", sa.JSON(), nullable=False),
+        sa.Column("datasets", sa.JSON(), nullable=False),
+        sa.Column("created_by", sa.String(32), nullable=False),
+        sa.Column("created_at", _TS, nullable=False),
+        sa.UniqueConstraint("job_id"),
+    )
+    op.create_index("ix_evaluations_model_version_id", "evaluations", ["model_version_id"])
+    op.create_index("ix_evaluations_org_id", "evaluations", ["org_id"])
 
 
 def downgrade() -> None:
+    op.drop_table("evaluations")
     op.drop_table("compliance_cases")
