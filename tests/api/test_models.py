@@ -111,6 +111,11 @@ def test_a_fine_tune_of_a_registered_base_reports_its_flop_energy_and_carbon(
     assert got["lineage"]["cumulative_flop"] == pytest.approx(flop)
     assert got["crossings"] == [] and chat["versions"] == []
     assert user.get("/models/helpdesk-bot").json()["versions"][0]["id"] == tuned["id"]
+    # The job itself says what it used, in the same terms.
+    energy = user.get(f"/jobs/{job_id}").json()["energy"]
+    assert energy["flop"] == pytest.approx(flop) and energy["kwh"] == pytest.approx(kwh)
+    assert energy["kg_co2e"] == pytest.approx(kwh * local.grid_gco2e_per_kwh / 1000)
+    assert energy["gpu_hours"] == pytest.approx(gpu_s / 3600) and energy["measured"] is False
 
 
 def test_a_measured_utilisation_and_the_one_third_rule_for_an_external_base(
@@ -197,7 +202,8 @@ def test_bad_declarations_on_a_job_are_refused_by_field(platform: Platform) -> N
         assert field in {e["field"] for e in r.json()["errors"]}, (extra, r.json())
     assert user.get("/jobs").json()["total"] == 0
     r = user.post("/models", {**_body(project), "modality_out": ["smell"]})
-    assert r.status_code == 422 and r.json()["errors"][0]["field"] == "modality_out"
+    assert r.status_code == 422 and r.json()["errors"][0]["field"] == "modality_out[0]"
+    assert "'text', 'audio', 'image'" in r.json()["errors"][0]["message"]  # the allowed values
 
 
 def _body(project: dict[str, Any]) -> dict[str, Any]:

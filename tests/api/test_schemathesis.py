@@ -60,9 +60,28 @@ DATA_RULES: dict[str, frozenset[str]] = {
     # #SBATCH lines of a batch script (their form is checked line by line).
     # An array's indexes below MaxArraySize and not backwards; a dependency on jobs that
     # exist; a mail recipient of the job's organisation.
+    # A model version the job produces: of the job's organisation, and existing.
     "POST /api/v1/jobs": frozenset(
-        {"resources", "script", "array", "dependency", "mail_user", "constraints.qos", "datasets"}
+        {
+            "resources",
+            "script",
+            "array",
+            "dependency",
+            "mail_user",
+            "constraints.qos",
+            "datasets",
+            "produces",
+        }
     ),
+    # Compliance: an override names its class, a reason is said in 10 characters once
+    # trimmed; a version's base is of the organisation, a declared compute goes with an
+    # external base; an evaluation's job ran for the version, as an evaluation, to the end.
+    "POST /api/v1/projects/{project_id}/use-case/review": frozenset({"reason", "risk_class"}),
+    "POST /api/v1/compliance/cases/{case_id}/close": frozenset({"reason"}),
+    "POST /api/v1/models/{model}/versions": frozenset(
+        {"base_version_id", "base_external", "base_external_flop"}
+    ),
+    "POST /api/v1/model-versions/{version_id}/evaluations": frozenset({"job_id"}),
     "POST /api/v1/calls": frozenset({"rules", "cutoffs", "closes_on"}),
     "POST /api/v1/proposals": frozenset({"resources"}),
     "POST /api/v1/proposals/{proposal_id}/submit": frozenset(),

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from aifactory.api import schemas as s
+from aifactory.compliance.compute import JobCompute
 from aifactory.db.tables import (
     ApiToken,
     Job,
@@ -114,7 +115,10 @@ def job(j: Job) -> s.JobPublic:
 
 
 def job_detail(
-    j: Job, events: list[JobEvent], tasks: list[tuple[str, str]] | None = None
+    j: Job,
+    events: list[JobEvent],
+    tasks: list[tuple[str, str]] | None = None,
+    energy: JobCompute | None = None,
 ) -> s.JobDetail:
     """The job; for an array, ``tasks`` are its tasks' (id, state) by index."""
     array = None
@@ -144,6 +148,16 @@ def job_detail(
             "resolved": j.resolved,
             "logs": j.logs,
             "array": array,
+            "energy": None
+            if energy is None
+            else {
+                "gpu_hours": energy.gpu_seconds / 3600,
+                "flop": energy.flop,
+                "utilisation": energy.utilisation,
+                "measured": energy.measured,
+                "kwh": energy.kwh,
+                "kg_co2e": energy.kg_co2e,
+            },
         }
     )
 

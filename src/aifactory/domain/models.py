@@ -33,6 +33,20 @@ PURPOSE_OF_WORK = {
 }
 
 
+class Modality(StrEnum):
+    """What a model reads or writes; text, audio, image and video output make a model over
+    the GPAI criterion a presumed general-purpose one."""
+
+    TEXT = "text"
+    AUDIO = "audio"
+    IMAGE = "image"
+    VIDEO = "video"
+    CODE = "code"
+    TABULAR = "tabular"
+    TIME_SERIES = "time-series"
+    OTHER = "other"
+
+
 class Produces(BaseModel):
     """A registered model version of the job's organisation (the model by id or name)."""
 

@@ -74,7 +74,7 @@ def register_use_case(
     project_id: str, body: UseCaseRegister, runtime: Rt, caller: Caller, response: Response
 ) -> UseCasePublic:
     """Register or change the project's use case; its class and rationale come back."""
-    given = use_cases.Register(body.intended_purpose, body.sector, body.answers)
+    given = use_cases.Register(body.intended_purpose, body.sector, body.answers.model_dump())
     with runtime.db.write() as session:
         row, created = use_cases.register(session, caller, project_id, given)
         if created:

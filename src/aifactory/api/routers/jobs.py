@@ -15,6 +15,7 @@ from aifactory.api.schemas import JobDetail, JobPlan, JobPublic, LogChunk, Page
 from aifactory.domain.jobs import JobState
 from aifactory.domain.jobspec import JobSpec
 from aifactory.services import job_logs, jobs, submission
+from aifactory.services.compliance import ledger
 from aifactory.services.dry_run import plan_record
 
 router = APIRouter(prefix="/jobs", tags=["jobs"])
@@ -91,7 +92,8 @@ def get_job(job_id: str, runtime: Rt, caller: Caller) -> JobDetail:
     with runtime.db.read() as session:
         job = jobs.get_job(session, caller, job_id)
         tasks = jobs.array_tasks(session, job.id) if job.array_tasks is not None else None
-        return views.job_detail(job, jobs.history(session, job.id), tasks)
+        energy = ledger.job_energy(session, job, runtime.catalog, ledger.rules_of(runtime.settings))
+        return views.job_detail(job, jobs.history(session, job.id), tasks, energy)
 
 
 @router.get("/{job_id}/logs", operation_id="get_job_logs", response_model=LogChunk)

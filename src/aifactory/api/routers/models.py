@@ -73,8 +73,8 @@ def create_model(body: ModelCreate, runtime: Rt, caller: Caller) -> ModelPublic:
     given = models.ModelInput(
         body.name,
         body.architecture,
-        body.modality_in,
-        body.modality_out,
+        [m.value for m in body.modality_in],
+        [m.value for m in body.modality_out],
         body.licence,
         body.intended_tasks,
     )

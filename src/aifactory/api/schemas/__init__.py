@@ -338,6 +338,20 @@ class JobDetail(JobPublic):
         default=None, description="Where its stdout and stderr go at its site."
     )
     array: ArrayPublic | None = Field(default=None, description="An array: its tasks.")
+    energy: JobEnergy | None = Field(
+        default=None, description="What it used, once it ended: compute, energy, carbon."
+    )
+
+
+class JobEnergy(BaseModel):
+    """An ended job's usage in the AI Act's terms (docs/compliance.md)."""
+
+    gpu_hours: float
+    flop: float = Field(description="GPU-seconds x peak dense BF16 x utilisation.")
+    utilisation: float
+    measured: bool = Field(description="The job's measured utilisation, not the default.")
+    kwh: float = Field(description="GPU-seconds x board power x the site's PUE.")
+    kg_co2e: float = Field(description="kWh x the site's grid intensity.")
 
 
 class JobPlan(BaseModel):

@@ -5,9 +5,10 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StrictBool, create_model
 
-from aifactory.compliance.risk import RiskClass
+from aifactory.compliance.risk import QUESTIONS, RiskClass
+from aifactory.domain.models import Modality
 from aifactory.services.compliance.use_cases import Review
 from aifactory.services.ids import as_utc
 
@@ -26,10 +27,21 @@ class QuestionPublic(BaseModel):
     area: str
 
 
+# Not blank: at least one character that is not white space.
+Said = Annotated[str, Field(min_length=1, pattern=r"\S")]
+
+# Every question of the register, by id, answered true or false (the schema lists them).
+UseCaseAnswers: type[BaseModel] = create_model(
+    "UseCaseAnswers",
+    __config__=ConfigDict(extra="forbid"),
+    **{q.id: (StrictBool, Field(description=f"{q.article}: {q.text}")) for q in QUESTIONS},
+)
+
+
 class UseCaseRegister(Strict):
-    intended_purpose: str = Field(max_length=2000, description="What the AI system is for.")
-    sector: str = Field(max_length=100, examples=["customer service"])
-    answers: dict[str, bool] = Field(
+    intended_purpose: Said = Field(max_length=2000, description="What the AI system is for.")
+    sector: Said = Field(max_length=100, examples=["customer service"])
+    answers: UseCaseAnswers = Field(
         description="Every question of GET /compliance/questions, by id: true or false."
     )
 
@@ -63,44 +75,46 @@ class UseCasePublic(BaseModel):
 
 class UseCaseReview(Strict):
     decision: Review
-    reason: str = Field(max_length=2000, description="Why; recorded and audited.")
+    reason: Said = Field(min_length=10, max_length=2000, description="Why; recorded and audited.")
     risk_class: RiskClass | None = Field(
         default=None, description="With decision overridden: the class it is instead."
     )
 
 
 # -- the model registry -----------------------------------------------------------------------
-Name = Annotated[str, Field(min_length=1, max_length=100)]
+Name = Annotated[str, Field(min_length=1, max_length=100, pattern=r"\S")]
 Short = Annotated[str, Field(max_length=200)]
-Modality = Annotated[str, Field(max_length=20)]
 
 
 class ModelCreate(Strict):
     project_id: str = Field(max_length=64)
     name: Name
-    architecture: Short = Field(examples=["decoder-only transformer"])
-    modality_in: list[Annotated[str, Field(max_length=20)]] = Field(
-        max_length=8, examples=[["text"]]
-    )
-    modality_out: list[Annotated[str, Field(max_length=20)]] = Field(
-        max_length=8, examples=[["text"]]
-    )
+    architecture: Said = Field(max_length=200, examples=["decoder-only transformer"])
+    modality_in: list[Modality] = Field(min_length=1, max_length=8, examples=[["text"]])
+    modality_out: list[Modality] = Field(min_length=1, max_length=8, examples=[["text"]])
     licence: Short = Field(default="", examples=["Apache-2.0"])
     intended_tasks: list[Short] = Field(default_factory=list, max_length=50)
 
 
 class VersionCreate(Strict):
-    version: Annotated[str, Field(min_length=1, max_length=50)]
-    parameters: int | None = Field(default=None, description="N, for the 6·N·D estimate.")
-    training_tokens: int | None = Field(default=None, description="D, for the 6·N·D estimate.")
+    version: Said = Field(max_length=50)
+    parameters: int | None = Field(
+        default=None, ge=1, le=10**15, description="N, for the 6·N·D estimate."
+    )
+    training_tokens: int | None = Field(
+        default=None, ge=1, le=10**16, description="D, for the 6·N·D estimate."
+    )
     base_version_id: str | None = Field(
         default=None, max_length=64, description="A registered version of the organisation."
     )
-    base_external: str | None = Field(
+    base_external: Said | None = Field(
         default=None, max_length=200, description="Or an external base model, by name."
     )
     base_external_flop: float | None = Field(
-        default=None, description="Its declared training compute, FLOP; null: unknown."
+        default=None,
+        gt=0,
+        le=1e30,
+        description="Its declared training compute, FLOP; null: unknown.",
     )
 
 
@@ -203,15 +217,16 @@ class CasePublic(BaseModel):
 
 
 class CaseClose(Strict):
-    reason: str = Field(max_length=2000, description="Why; recorded and audited.")
+    reason: Said = Field(min_length=10, max_length=2000, description="Why; recorded and audited.")
 
 
 class EvaluationCreate(Strict):
     job_id: str = Field(max_length=64, description="An ended evaluation job of the version.")
-    name: str = Field(max_length=100, examples=["MMLU-EU, 5-shot"])
-    metrics: dict[Annotated[str, Field(max_length=100)], float] = Field(
-        description="Named numbers, e.g. {accuracy: 0.71}.", max_length=100
-    )
+    name: Said = Field(max_length=100, examples=["MMLU-EU, 5-shot"])
+    metrics: dict[
+        Annotated[str, Field(min_length=1, max_length=100, pattern=r"\S")],
+        Annotated[float, Field(allow_inf_nan=False)],
+    ] = Field(description="Named numbers, e.g. {accuracy: 0.71}.", min_length=1, max_length=100)
 
 
 class EvaluationPublic(BaseModel):

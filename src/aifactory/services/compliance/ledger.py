@@ -15,6 +15,7 @@ from aifactory.compliance.compute import (
     Crossing,
     Cumulative,
     External,
+    JobCompute,
     JobUse,
     Ledger,
     Remaining,
@@ -23,6 +24,7 @@ from aifactory.compliance.compute import (
     crossings,
     cumulative,
     forecast_flop,
+    job_compute,
     ledger,
 )
 from aifactory.db.compliance_tables import Model, ModelVersion
@@ -102,6 +104,18 @@ def _uses(rows: Iterable[tuple[UsageRecord, float | None]], catalog: Catalog) ->
             )
         )
     return out
+
+
+def job_energy(session: Session, job: Job, catalog: Catalog, rules: Rules) -> JobCompute | None:
+    """What an ended job used, in FLOP, kWh and kg CO2e (None before its usage record)."""
+    usage = session.get(UsageRecord, job.id)
+    if usage is None:
+        return None
+    try:
+        (use,) = _uses([(usage, job.utilisation)], catalog)
+    except KeyError:  # its partition has left the catalog since: no figures to use
+        return None
+    return job_compute(use, rules)
 
 
 def _ledgers(

@@ -15,7 +15,7 @@ from sqlalchemy.orm import Session
 
 from aifactory.db.compliance_tables import Model, ModelVersion
 from aifactory.db.tables import Project
-from aifactory.domain.models import Produces
+from aifactory.domain.models import Modality, Produces
 from aifactory.services import audit
 from aifactory.services.errors import Conflict, FieldProblem, Forbidden, Invalid, NotFound
 from aifactory.services.identity import Principal
@@ -26,7 +26,7 @@ from aifactory.services.tenancy import get_project, may_submit
 MAX_PARAMETERS = 10**15
 MAX_TOKENS = 10**16
 MAX_EXTERNAL_FLOP = 1e30
-MODALITIES = ("text", "audio", "image", "video", "code", "tabular", "time-series", "other")
+MODALITIES = tuple(m.value for m in Modality)
 
 
 @dataclass(frozen=True)
