@@ -80,6 +80,12 @@ PROBES: dict[tuple[str, str], Callable[[World], str]] = {
     ("POST", "/orgs/{org_id}/projects"): lambda w: f"/orgs/{w.org['id']}/projects",
     ("GET", "/projects/{project_id}"): lambda w: f"/projects/{w.project['id']}",
     ("POST", "/projects/{project_id}/members"): lambda w: f"/projects/{w.project['id']}/members",
+    ("GET", "/projects/{project_id}/compliance"): lambda w: (
+        f"/projects/{w.project['id']}/compliance"
+    ),
+    ("POST", "/projects/{project_id}/compliance"): lambda w: (
+        f"/projects/{w.project['id']}/compliance"
+    ),
     ("POST", "/tokens/{token_id}/revoke"): lambda w: f"/tokens/{_token_of(w)}/revoke",
 }
 

@@ -21,6 +21,7 @@ def install(app: FastAPI) -> None:
         apply,
         audit,
         calls,
+        compliance,
         composer,
         datasets,
         home,
@@ -53,6 +54,7 @@ def install(app: FastAPI) -> None:
         orgs,
         tokens,
         audit,
+        compliance,
     ):
         app.include_router(module.router)
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
