@@ -20,6 +20,7 @@ The model ledger half comes with the model registry (issue 13), as a second sect
 from __future__ import annotations
 
 import argparse
+import os
 import platform
 import random
 import resource
@@ -32,6 +33,7 @@ from typing import Any
 
 from sqlalchemy import select, update
 
+from aifactory.api.asgi import settle_heap
 from aifactory.core.audit_chain import Link, link_hash
 from aifactory.db.tables import AuditEvent, AuditHead, table
 from aifactory.services import audit
@@ -170,11 +172,12 @@ def _maxrss_mib() -> float:
 def audit_section(runtime: Runtime, n: int, db: str) -> list[str]:
     inserted, fill_s = _fill_chain(runtime, n)
     print(f"audit chain: {inserted:,} events inserted in {fill_s:.0f} s")
+    settle_heap()  # as a server process does once its app is built (api/asgi.py)
     rss_before = _maxrss_mib()
-    t0 = time.perf_counter()
+    t0, c0 = time.perf_counter(), time.process_time()
     with runtime.db.read() as session:
         report = audit.verify_chain(session)
-    verify_s = time.perf_counter() - t0
+    verify_s, verify_cpu = time.perf_counter() - t0, time.process_time() - c0
     rss_after = _maxrss_mib()
     assert report.ok, report
     assert report.checked == n, report
@@ -194,10 +197,11 @@ def audit_section(runtime: Runtime, n: int, db: str) -> list[str]:
     ok = "met" if verify_s <= AUDIT_TARGET_S else f"missed by {verify_s - AUDIT_TARGET_S:.1f} s"
     print(f"peak RSS {rss_before:.0f} MiB before verify, {rss_after:.0f} MiB after")
     return [
-        "| database | events | verify s | events/s | tampered at | verify then s | <= 10 s |",
-        "|---|---:|---:|---:|---:|---:|---|",
-        f"| {db} | {n:,} | {verify_s:.2f} | {n / verify_s:,.0f} | {tampered.broken_seq:,} "
-        f"| {tamper_s:.2f} | {ok} |",
+        "| database | events | verify s | its CPU s | events/s | tampered at | verify then s "
+        "| <= 10 s |",
+        "|---|---:|---:|---:|---:|---:|---:|---|",
+        f"| {db} | {n:,} | {verify_s:.2f} | {verify_cpu:.2f} | {n / verify_s:,.0f} "
+        f"| {tampered.broken_seq:,} | {tamper_s:.2f} | {ok} |",
     ]
 
 
@@ -214,12 +218,13 @@ def main() -> None:
     db = "PostgreSQL" if args.database_url.startswith("postgres") else "SQLite"
     print(
         f"{db}; machine: {platform.node()}, {platform.processor() or platform.machine()}, "
-        f"Python {platform.python_version()}"
+        f"Python {platform.python_version()}, load average {os.getloadavg()[0]:.1f}"
     )
     lines: list[str] = []
     if args.audit_events:
         lines += audit_section(runtime, args.audit_events, db)
     runtime.close()
+    print(f"load average after: {os.getloadavg()[0]:.1f}")
     print("\n".join(lines))
 
 

@@ -199,3 +199,14 @@ def test_a_chain_written_the_old_way_verifies_with_the_new_reader(platform: Plat
     with platform.runtime.db.read() as session:
         assert _verify_as_before(session) == (seq - 4, seq - 3)
     assert _verify(platform).broken_seq == seq - 3
+
+
+def test_a_postgresql_session_in_another_time_zone_still_verifies(platform: Platform) -> None:
+    # PostgreSQL gives times in the session's zone; the hash covers them in UTC.
+    if not platform.runtime.db.is_postgres:
+        pytest.skip("PostgreSQL only: SQLite keeps no time zone")
+    _make_events(platform)
+    with platform.runtime.db.read() as session:
+        session.execute(text("SET LOCAL TIME ZONE 'Europe/Helsinki'"))
+        report = verify_chain(session)
+    assert report.ok, report.problem
