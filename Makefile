@@ -7,7 +7,7 @@ PORT   ?= 8000
 # pytest's exit code 5 ("no tests collected") is a failure here, never a pass.
 PYTEST_ARGS ?= -n 2 --dist loadgroup
 
-.PHONY: run test lint typecheck unit vendor screenshots bench bench-slurm bench-sched bench-data bench-web clean
+.PHONY: run test lint typecheck unit vendor screenshots bench bench-slurm bench-sched bench-data bench-web bench-compliance clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -65,6 +65,10 @@ bench-web: $(VENV)/.installed-test
 # A 1 GiB file up and down through a fresh server over loopback HTTP: docs/benchmarks.md.
 bench-data: $(VENV)/.installed-test
 	$(BIN)/python bench/data.py --size-mib 1024
+
+# Issue 13: verify an audit chain of 1,000,000 events (<= 10 s): docs/benchmarks.md.
+bench-compliance: $(VENV)/.installed-test
+	$(BIN)/python bench/compliance.py --audit-events 1000000
 
 clean:
 	rm -rf $(VENV) data .pytest_cache .mypy_cache .ruff_cache
