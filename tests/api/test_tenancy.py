@@ -15,7 +15,9 @@ from typing import Any
 
 import pytest
 
+from aifactory.compliance.risk import QUESTIONS
 from aifactory.services import identity
+from aifactory.services.compliance import cases, ledger
 from tests.api.data_helpers import begin, make_dataset, push
 from tests.conftest import (
     PROBLEM_JSON,
@@ -135,6 +137,24 @@ CROSS_TENANT: dict[tuple[str, str], Probe] = {
         body=lambda w: {"site": "local", "legal_basis": "bob copies it"}
     ),
     ("GET", f"{API}/datasets/{{dataset_id}}/transfers"): Probe(),
+    # Compliance: bob reads or rewrites alice's use case, reviews it, reads her model's
+    # record, adds a version, attaches an evaluation, closes her compliance case.
+    ("GET", f"{API}/projects/{{project_id}}/use-case"): Probe(),
+    ("PUT", f"{API}/projects/{{project_id}}/use-case"): Probe(body=lambda w: _use_case()),
+    ("POST", f"{API}/projects/{{project_id}}/use-case/review"): Probe(
+        body=lambda w: {"decision": "confirmed", "reason": "bob confirms it"}
+    ),
+    ("GET", f"{API}/models/{{model}}"): Probe(),
+    ("POST", f"{API}/models/{{model}}/versions"): Probe(body=lambda w: {"version": "bob"}),
+    ("GET", f"{API}/model-versions/{{version_id}}/compute"): Probe(),
+    ("GET", f"{API}/model-versions/{{version_id}}/docs"): Probe(),
+    ("GET", f"{API}/model-versions/{{version_id}}/evaluations"): Probe(),
+    ("POST", f"{API}/model-versions/{{version_id}}/evaluations"): Probe(
+        body=lambda w: {"job_id": w.bob_job, "name": "bob", "metrics": {"acc": 1.0}}
+    ),
+    ("POST", f"{API}/compliance/cases/{{case_id}}/close"): Probe(
+        body=lambda w: {"reason": "bob closes alice's case"}
+    ),
 }
 # Integers in paths (a version number, a chunk index) stay as they are in the "missing"
 # probe: the object they belong to is missing instead.
@@ -163,6 +183,9 @@ class World:
     dataset: dict[str, Any]
     upload_id: str
     grant_id: str
+    model_id: str = ""
+    version_id: str = ""
+    case_id: str = ""
 
     def alice_secrets(self) -> set[str]:
         """Everything about alice that bob must never read."""
@@ -190,6 +213,10 @@ class World:
             self.upload_id,
             self.grant_id,
             DATASET_BYTES.decode(),
+            self.model_id,
+            self.version_id,
+            self.case_id,
+            "alice-secret-llm",
         }
 
     def path_values(self, probe: Probe) -> dict[str, str]:
@@ -207,6 +234,9 @@ class World:
             "grant_id": self.grant_id,
             "number": "1",
             "index": "0",
+            "model": self.model_id,
+            "version_id": self.version_id,
+            "case_id": self.case_id,
         }
 
 
@@ -271,7 +301,38 @@ def world(platform: Platform) -> World:
         dataset,
         upload_id,
         r.json()["id"],
+        **_compliance(platform, alice, project_a),
     )
+
+
+def _use_case() -> dict[str, Any]:
+    return {
+        "intended_purpose": "alice's support chatbot",
+        "sector": "customer service",
+        "answers": {q.id: q.id == "art50_1" for q in QUESTIONS},
+    }
+
+
+def _compliance(platform: Platform, alice: Actor, project: dict[str, Any]) -> dict[str, str]:
+    """Alice's use case, a model with a version, and the compliance case its project's
+    allocations give it (10,000 GPU-hours on every partition: past 1e23 by forecast)."""
+    r = alice.put(f"/projects/{project['id']}/use-case", _use_case())
+    assert r.status_code == 201, r.text
+    model = alice.post(
+        "/models",
+        {
+            "project_id": project["id"],
+            "name": "alice-secret-llm",
+            "architecture": "decoder-only transformer",
+            "modality_in": ["text"],
+            "modality_out": ["text"],
+        },
+    ).json()
+    version = alice.post(f"/models/{model['id']}/versions", {"version": "1"}).json()
+    rt = platform.runtime
+    assert cases.run_once(rt.db, rt.catalog, ledger.rules_of(rt.settings)) >= 1
+    case = alice.get("/compliance/cases").json()[0]
+    return {"model_id": model["id"], "version_id": version["id"], "case_id": case["id"]}
 
 
 def alice_view(w: World) -> dict[str, Any]:
@@ -292,6 +353,10 @@ def alice_view(w: World) -> dict[str, Any]:
         "dataset": a.get(f"/datasets/{w.dataset['id']}"),
         "upload": a.get(f"/datasets/{w.dataset['id']}/uploads/{w.upload_id}"),
         "transfers": a.get(f"/datasets/{w.dataset['id']}/transfers"),
+        "use_case": a.get(f"/projects/{w.project_a['id']}/use-case"),
+        "model": a.get(f"/models/{w.model_id}"),
+        "evaluations": a.get(f"/model-versions/{w.version_id}/evaluations"),
+        "cases": a.get("/compliance/cases"),
     }
     for name, r in view.items():
         assert r.status_code == 200, (name, r.text)

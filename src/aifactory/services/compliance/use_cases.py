@@ -148,9 +148,9 @@ def review(
     risk_class: RiskClass | None = None,
 ) -> UseCase:
     """A compliance officer confirms the derived class, or overrides it with another."""
+    row = get(session, principal, project_id)  # another tenant's: 404 before 403
     if not reviews_all(principal):
         raise Forbidden("only compliance officers and admins review a use case's class")
-    row = get(session, principal, project_id)
     problems = []
     if len(reason.strip()) < MIN_REASON:
         problems.append(FieldProblem("reason", f"say why, in at least {MIN_REASON} characters"))
