@@ -12,9 +12,16 @@ to end (reading the rows from the database and hashing each), as ``aif audit ver
 then one event in the middle has its data edited and verify must name that event (timed too:
 it stops there).
 
-The model ledger half comes with the model registry (issue 13), as a second section here.
+Model ledgers: one organisation and project made through the API, ``--versions`` model
+versions (models of 10 versions, each version built on the one before, so cumulative compute
+walks lineages), and ``--usage-records`` ended jobs with their usage records, copied from one
+real job: spread over the versions, over four partitions of the catalog (H100, MI250X GCD,
+A100, the local slot), a third with a measured utilisation, nine in ten training and the rest
+evaluations. Then ``services.compliance.ledger.recompute_all`` (every version's training FLOP,
+GPU-hours, time, kWh and kg CO2e) and ``cumulative_all`` (each version's lineage) are timed.
 
-    python bench/compliance.py [--audit-events 1000000] [--database-url postgresql://...]
+    python bench/compliance.py [--audit-events 1000000] [--usage-records 1000000]
+                               [--database-url postgresql://...]
 """
 
 from __future__ import annotations
@@ -31,17 +38,28 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+from fastapi.testclient import TestClient
 from sqlalchemy import select, update
 
+from aifactory.api.app import create_app
 from aifactory.api.asgi import settle_heap
 from aifactory.core.audit_chain import Link, link_hash
-from aifactory.db.tables import AuditEvent, AuditHead, table
+from aifactory.db.compliance_tables import Model, ModelVersion
+from aifactory.db.tables import AuditEvent, AuditHead, Job, UsageRecord, table
 from aifactory.services import audit
 from aifactory.services.bootstrap import init_admin, prepare
+from aifactory.services.compliance import ledger
 from aifactory.services.runtime import Runtime
 from aifactory.settings import load_settings
 
 AUDIT_TARGET_S = 10.0
+LEDGER_TARGET_S = 5.0
+PARTITIONS = (
+    ("marenostrum5", "acc"),
+    ("lumi", "standard-g"),
+    ("leonardo", "boost_usr_prod"),
+    ("local", "local"),
+)
 CHUNK = 5_000
 _ALPHABET = "abcdefghijklmnopqrstuvwxyz0123456789"
 
@@ -205,9 +223,138 @@ def audit_section(runtime: Runtime, n: int, db: str) -> list[str]:
     ]
 
 
+def _seed_ledger(runtime: Runtime, records: int, versions: int) -> float:
+    """The rows the ledger reads; returns the seconds it took."""
+    t0 = time.perf_counter()
+    token = runtime.settings.admin_token_file.read_text().strip()
+    with TestClient(create_app(runtime.settings, runtime)) as client:
+        h = {"Authorization": f"Bearer {token}"}
+
+        def post(path: str, body: dict[str, Any]) -> dict[str, Any]:
+            r = client.post(f"/api/v1{path}", json=body, headers=h)
+            assert r.status_code == 201, r.text
+            return dict(r.json())
+
+        org = post(
+            "/orgs", {"name": "Bench", "kind": "sme", "country": "FI", "registration_id": "B"}
+        )
+        project = post("/projects", {"org_id": org["id"], "name": "bench"})
+        model = post(
+            "/models",
+            {
+                "project_id": project["id"],
+                "name": "m0",
+                "architecture": "decoder-only transformer",
+                "modality_in": ["text"],
+                "modality_out": ["text"],
+            },
+        )
+        first = post(f"/models/{model['id']}/versions", {"version": "0"})
+        job = post("/jobs", {"name": "seed", "project": project["id"], "run": "true"})
+    with runtime.db.write() as session:
+        m_row = session.get(Model, model["id"])
+        v_row = session.get(ModelVersion, first["id"])
+        j_row = session.get(Job, job["id"])
+        assert m_row is not None and v_row is not None and j_row is not None
+        m_base = {c.name: getattr(m_row, c.name) for c in Model.__table__.columns}
+        v_base = {c.name: getattr(v_row, c.name) for c in ModelVersion.__table__.columns}
+        j_base = {c.name: getattr(j_row, c.name) for c in Job.__table__.columns}
+        j_base.update(placement=None, state="completed", exit_code=0)
+        model_rows, version_rows = [], []
+        ids = [first["id"]]
+        for i in range(1, versions):
+            vid = f"mdv-bench{i:07d}"
+            if i % 10 == 0:
+                mid = f"mdl-bench{i:07d}"
+                model_rows.append({**m_base, "id": mid, "name": f"m{i}"})
+                base = None
+            else:
+                mid, base = version_rows[-1]["model_id"] if version_rows else model["id"], ids[-1]
+            version_rows.append(
+                {**v_base, "id": vid, "model_id": mid, "version": str(i), "base_version_id": base}
+            )
+            ids.append(vid)
+        session.execute(table(Model).insert(), model_rows)
+        session.execute(table(ModelVersion).insert(), version_rows)
+    rng = random.Random(5)
+    start = j_base["created_at"]
+    for lo in range(0, records, CHUNK):
+        jobs_rows, usage_rows = [], []
+        for i in range(lo, min(records, lo + CHUNK)):
+            jid = f"job-bench{i:07d}"
+            site, part = PARTITIONS[i % len(PARTITIONS)]
+            gpus, elapsed = rng.choice((1, 4, 8)), rng.randint(60, 86_400)
+            at = start + timedelta(seconds=i)
+            jobs_rows.append(
+                {
+                    **j_base,
+                    "id": jid,
+                    "idempotency_key": None,
+                    "created_at": at,
+                    "site_id": site,
+                    "partition_id": part,
+                    "model_version_id": ids[i % len(ids)],
+                    "purpose": "evaluation" if i % 10 == 9 else "pretraining",
+                    "utilisation": round(rng.uniform(0.2, 0.6), 2) if i % 3 == 0 else None,
+                }
+            )
+            usage_rows.append(
+                {
+                    "job_id": jid,
+                    "org_id": org["id"],
+                    "project_id": project["id"],
+                    "allocation_id": None,
+                    "site_id": site,
+                    "partition_id": part,
+                    "source": "sacct",
+                    "external_id": None,
+                    "gpus": gpus,
+                    "elapsed_s": elapsed,
+                    "gpu_seconds": gpus * elapsed,
+                    "alloc_tres": None,
+                    "started_at": at,
+                    "ended_at": at + timedelta(seconds=elapsed),
+                    "recorded_at": at + timedelta(seconds=elapsed),
+                    "model_version_id": jobs_rows[-1]["model_version_id"],
+                    "purpose": jobs_rows[-1]["purpose"],
+                    "utilisation": jobs_rows[-1]["utilisation"],
+                }
+            )
+        with runtime.db.write() as session:
+            session.execute(table(Job).insert(), jobs_rows)
+            session.execute(table(UsageRecord).insert(), usage_rows)
+    return time.perf_counter() - t0
+
+
+def ledger_section(runtime: Runtime, records: int, versions: int, db: str) -> list[str]:
+    seed_s = _seed_ledger(runtime, records, versions)
+    print(f"ledger: {records:,} usage records over {versions:,} versions seeded in {seed_s:.0f} s")
+    settle_heap()
+    rules = ledger.rules_of(runtime.settings)
+    t0, c0 = time.perf_counter(), time.process_time()
+    with runtime.db.read() as session:
+        sums = ledger.recompute_all(session, runtime.catalog, rules)
+        lineage = ledger.cumulative_all(session, sums, rules)
+    took, cpu = time.perf_counter() - t0, time.process_time() - c0
+    counted = sum(x.jobs for x in sums.values())
+    assert counted == records - records // 10, counted  # one in ten is an evaluation
+    assert len(lineage) == versions
+    total = sum(x.flop for x in sums.values())
+    ok = "met" if took <= LEDGER_TARGET_S else f"missed by {took - LEDGER_TARGET_S:.1f} s"
+    return [
+        "| database | usage records | versions | training jobs counted | recompute s | its CPU s "
+        "| FLOP in all | <= 5 s |",
+        "|---|---:|---:|---:|---:|---:|---:|---|",
+        f"| {db} | {records:,} | {versions:,} | {counted:,} | {took:.2f} | {cpu:.2f} "
+        f"| {total:.3g} | {ok} |",
+    ]
+
+
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--audit-events", type=int, default=1_000_000, help="0: skip")
+    ap.add_argument("--usage-records", type=int, default=1_000_000, help="0: skip")
+    ap.add_argument("--versions", type=int, default=1_000)
     ap.add_argument("--database-url", default="")
     args = ap.parse_args()
     tmp = Path(tempfile.mkdtemp(prefix="aif-bench-compliance-"))
@@ -223,6 +370,8 @@ def main() -> None:
     lines: list[str] = []
     if args.audit_events:
         lines += audit_section(runtime, args.audit_events, db)
+    if args.usage_records:
+        lines += ledger_section(runtime, args.usage_records, args.versions, db)
     runtime.close()
     print(f"load average after: {os.getloadavg()[0]:.1f}")
     print("\n".join(lines))

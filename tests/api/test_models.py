@@ -13,6 +13,7 @@ from typing import Any
 import pytest
 
 from aifactory.db.tables import UsageRecord
+from aifactory.services.compliance import ledger
 from aifactory.services.ids import utcnow
 from tests.conftest import Actor, Platform, job_spec, quick_user, run_until_final
 
@@ -111,6 +112,14 @@ def test_a_fine_tune_of_a_registered_base_reports_its_flop_energy_and_carbon(
     assert got["lineage"]["cumulative_flop"] == pytest.approx(flop)
     assert got["crossings"] == [] and chat["versions"] == []
     assert user.get("/models/helpdesk-bot").json()["versions"][0]["id"] == tuned["id"]
+    # The grouped recomputation of every ledger (what make bench-compliance times) agrees.
+    with platform.runtime.db.read() as session:
+        rules = ledger.rules_of(platform.runtime.settings)
+        sums = ledger.recompute_all(session, platform.runtime.catalog, rules)
+        lineage = ledger.cumulative_all(session, sums, rules)
+    assert sums[tuned["id"]].flop == pytest.approx(flop) and sums[tuned["id"]].jobs == 1
+    assert sums[tuned["id"]].kwh == pytest.approx(kwh)  # the evaluation is not training
+    assert lineage[tuned["id"]].chain == (tuned["id"], base["id"])
     # The job itself says what it used, in the same terms.
     energy = user.get(f"/jobs/{job_id}").json()["energy"]
     assert energy["flop"] == pytest.approx(flop) and energy["kwh"] == pytest.approx(kwh)

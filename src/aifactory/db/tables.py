@@ -420,7 +420,21 @@ class UsageRecord(Base):
     reports them; for a local or simulated job, GPUs x the time between start and end."""
 
     __tablename__ = "usage_records"
-    __table_args__ = (Index("ix_usage_records_project", "project_id", "site_id"),)
+    __table_args__ = (
+        Index("ix_usage_records_project", "project_id", "site_id"),
+        # Covers services.compliance.ledger.recompute_all: every model version's ledger read
+        # off the index in order, grouped as it goes, without a row of the table.
+        Index(
+            "ix_usage_records_ledger",
+            "model_version_id",
+            "purpose",
+            "site_id",
+            "partition_id",
+            "utilisation",
+            "gpu_seconds",
+            "elapsed_s",
+        ),
+    )
     job_id: Mapped[str] = mapped_column(ForeignKey("jobs.id"), primary_key=True)
     org_id: Mapped[str] = mapped_column(String(32), index=True)
     project_id: Mapped[str] = mapped_column(String(32))
@@ -436,6 +450,11 @@ class UsageRecord(Base):
     started_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     ended_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     recorded_at: Mapped[datetime] = _ts()
+    # The job's declarations for the AI Act's ledger, copied as it ends (jobs.model_version_id,
+    # purpose, utilisation), so that the ledger reads the usage records alone.
+    model_version_id: Mapped[str | None] = mapped_column(String(32))
+    purpose: Mapped[str | None] = mapped_column(String(20))
+    utilisation: Mapped[float | None] = mapped_column(Float)
 
 
 class SiteHealth(Base):

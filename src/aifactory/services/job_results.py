@@ -100,6 +100,9 @@ def _record_usage(
         "started_at": job.started_at,
         "ended_at": ended,
         "recorded_at": utcnow(),
+        "model_version_id": job.model_version_id,
+        "purpose": job.purpose,
+        "utilisation": job.utilisation,
     }
     if batch is not None:
         batch.add(UsageRecord, row)

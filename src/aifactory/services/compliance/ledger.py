@@ -8,7 +8,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from aifactory.compliance.compute import (
@@ -21,9 +21,12 @@ from aifactory.compliance.compute import (
     Remaining,
     Rules,
     Version,
+    carbon_kg,
     crossings,
     cumulative,
+    energy_kwh,
     forecast_flop,
+    hardware_flop,
     job_compute,
     ledger,
 )
@@ -118,13 +121,95 @@ def job_energy(session: Session, job: Job, catalog: Catalog, rules: Rules) -> Jo
     return job_compute(use, rules)
 
 
+@dataclass(frozen=True)
+class Sums:
+    """A version's training compute summed over its jobs, without the jobs one by one."""
+
+    flop: float
+    gpu_seconds: int
+    training_s: int
+    kwh: float
+    kg_co2e: float
+    jobs: int
+
+
+def recompute_all(session: Session, catalog: Catalog, rules: Rules) -> dict[str, Sums]:
+    """Every model version's training ledger in one grouped query: FLOP and energy are linear
+    in GPU-seconds for a given partition and utilisation, so the usage records are summed per
+    (version, partition, utilisation) in the database and only those groups are weighed here.
+    The same figures as ``version_compute`` (tests/api/test_models.py), at any number of
+    records."""
+    training = {p.value for p in TRAINING_PURPOSES}
+    # Grouped in the covering index's order (ix_usage_records_ledger); the purpose is
+    # filtered here, so that the grouping follows the index instead of sorting.
+    grouped = session.execute(
+        select(
+            UsageRecord.model_version_id,
+            UsageRecord.purpose,
+            UsageRecord.site_id,
+            UsageRecord.partition_id,
+            UsageRecord.utilisation,
+            func.sum(UsageRecord.gpu_seconds),
+            func.sum(UsageRecord.elapsed_s),
+            func.count(),
+        )
+        .where(UsageRecord.model_version_id.is_not(None))
+        .group_by(
+            UsageRecord.model_version_id,
+            UsageRecord.purpose,
+            UsageRecord.site_id,
+            UsageRecord.partition_id,
+            UsageRecord.utilisation,
+        )
+    ).all()
+    rows = [
+        (v, s, p, u, g, e, n) for v, purpose, s, p, u, g, e, n in grouped if purpose in training
+    ]
+    acc: dict[str, list[float]] = {}
+    parts: dict[tuple[str, str], Partition] = {}
+    for version_id, site_id, partition_id, utilisation, gpu_s, elapsed, n in rows:
+        key = (site_id, partition_id)
+        if key not in parts:
+            parts[key] = catalog.site(site_id).partition(partition_id)
+        part = parts[key]
+        u = utilisation if utilisation is not None else rules.default_utilisation
+        kwh = energy_kwh(int(gpu_s), part.power_w, part.pue)
+        a = acc.setdefault(str(version_id), [0.0, 0, 0, 0.0, 0.0, 0])
+        a[0] += hardware_flop(int(gpu_s), part.peak_bf16_tflops, u)
+        a[1] += int(gpu_s)
+        a[2] += int(elapsed)
+        a[3] += kwh
+        a[4] += carbon_kg(kwh, part.grid_gco2e_per_kwh)
+        a[5] += int(n)
+    return {v: Sums(a[0], int(a[1]), int(a[2]), a[3], a[4], int(a[5])) for v, a in acc.items()}
+
+
+def cumulative_all(session: Session, sums: dict[str, Sums], rules: Rules) -> dict[str, Cumulative]:
+    """Every version's cumulative compute along its lineage, from ``recompute_all``."""
+    rows = {v.id: v for v in session.execute(select(ModelVersion)).scalars()}
+    built: dict[str, Version] = {}
+
+    def node(version_id: str) -> Version:
+        if version_id not in built:
+            v = rows[version_id]
+            base: Version | External | None = None
+            if v.base_version_id:
+                base = node(v.base_version_id)
+            elif v.base_external:
+                base = External(v.base_external, v.base_external_flop)
+            own = sums[v.id].flop if v.id in sums else 0.0
+            built[version_id] = Version(v.id, v.org_id, own, base)
+        return built[version_id]
+
+    return {version_id: cumulative(node(version_id), rules) for version_id in rows}
+
+
 def _ledgers(
     session: Session, version: ModelVersion, catalog: Catalog, rules: Rules
 ) -> tuple[Ledger, Ledger]:
     rows = session.execute(
-        select(UsageRecord, Job.utilisation, Job.purpose)
-        .join(Job, Job.id == UsageRecord.job_id)
-        .where(Job.model_version_id == version.id)
+        select(UsageRecord, UsageRecord.utilisation, UsageRecord.purpose)
+        .where(UsageRecord.model_version_id == version.id)
         .order_by(UsageRecord.recorded_at, UsageRecord.job_id)
     ).all()
     training = {p.value for p in TRAINING_PURPOSES}

@@ -1,4 +1,5 @@
-"""model registry: models, their versions with their lineage, and what a job produces
+"""model registry: models, their versions with their lineage, and what a job produces (on the
+job and, copied as it ends, on its usage record, which the ledger reads)
 
 Revision ID: 0012
 Revises: 0011
@@ -60,9 +61,30 @@ def upgrade() -> None:
         batch_op.add_column(sa.Column("purpose", sa.String(20), nullable=True))
         batch_op.add_column(sa.Column("utilisation", sa.Float(), nullable=True))
         batch_op.create_index("ix_jobs_model_version_id", ["model_version_id"])
+    with op.batch_alter_table("usage_records") as batch_op:
+        batch_op.add_column(sa.Column("model_version_id", sa.String(32), nullable=True))
+        batch_op.add_column(sa.Column("purpose", sa.String(20), nullable=True))
+        batch_op.add_column(sa.Column("utilisation", sa.Float(), nullable=True))
+        batch_op.create_index(
+            "ix_usage_records_ledger",
+            [
+                "model_version_id",
+                "purpose",
+                "site_id",
+                "partition_id",
+                "utilisation",
+                "gpu_seconds",
+                "elapsed_s",
+            ],
+        )
 
 
 def downgrade() -> None:
+    with op.batch_alter_table("usage_records") as batch_op:
+        batch_op.drop_index("ix_usage_records_ledger")
+        batch_op.drop_column("utilisation")
+        batch_op.drop_column("purpose")
+        batch_op.drop_column("model_version_id")
     with op.batch_alter_table("jobs") as batch_op:
         batch_op.drop_index("ix_jobs_model_version_id")
         batch_op.drop_column("utilisation")
