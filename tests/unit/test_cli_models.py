@@ -12,6 +12,7 @@ from datetime import timedelta
 import yaml
 
 from aifactory.db.tables import UsageRecord
+from aifactory.services.compliance import cases, ledger
 from aifactory.services.ids import utcnow
 from tests.unit import test_cli
 from tests.unit.test_cli import Cli
@@ -138,6 +139,13 @@ def test_a_pretraining_past_1e23_by_its_allocation_is_told_the_due_date(cli: Cli
     )
     assert found, out
     assert float(found.group(1)) > 1e23 and found.group(2) == due
+    # The deadlines loop's pass opens the case; aif compliance cases lists it, due in 14 days.
+    rt = cli.app.state.runtime
+    assert cases.run_once(rt.db, rt.catalog, ledger.rules_of(rt.settings)) == 1
+    (case,) = cli.json("compliance", "cases", "--state", "open")
+    assert (case["threshold"], case["basis"], case["due_on"]) == ("gpai", "forecast", due)
+    listed = cli("compliance", "cases").stdout
+    assert case["id"] in listed and due in listed and "forecast" in listed
 
 
 def test_an_evaluation_and_the_annex_xi_draft_with_the_computed_figures(cli: Cli) -> None:
