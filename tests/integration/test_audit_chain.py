@@ -5,8 +5,9 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 import pytest
 from sqlalchemy import delete, select, text, update
@@ -14,7 +15,7 @@ from sqlalchemy import delete, select, text, update
 from aifactory.db.tables import AuditEvent, AuditHead, table
 from aifactory.services.audit import verify_chain
 from aifactory.services.ids import as_utc
-from tests.conftest import Platform
+from tests.conftest import Databases, Platform, build_platform
 
 
 def _make_events(platform: Platform) -> None:
@@ -201,10 +202,19 @@ def test_a_chain_written_the_old_way_verifies_with_the_new_reader(platform: Plat
     assert _verify(platform).broken_seq == seq - 3
 
 
-def test_a_postgresql_session_in_another_time_zone_still_verifies(platform: Platform) -> None:
+@pytest.fixture
+def pg_platform(tmp_path: Path, databases: Databases) -> Iterator[Platform]:
+    """PostgreSQL alone: SQLite keeps no time zone to test."""
+    p = build_platform(tmp_path, databases.postgres())
+    with p.client:
+        yield p
+    p.runtime.close()
+
+
+@pytest.mark.postgres
+def test_a_postgresql_session_in_another_time_zone_still_verifies(pg_platform: Platform) -> None:
     # PostgreSQL gives times in the session's zone; the hash covers them in UTC.
-    if not platform.runtime.db.is_postgres:
-        pytest.skip("PostgreSQL only: SQLite keeps no time zone")
+    platform = pg_platform
     _make_events(platform)
     with platform.runtime.db.read() as session:
         session.execute(text("SET LOCAL TIME ZONE 'Europe/Helsinki'"))
