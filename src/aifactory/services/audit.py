@@ -141,7 +141,7 @@ def verify_chain(session: Session) -> ChainReport:
 
 def require_reader(principal: Principal) -> None:
     """Who may read the trail and check its chain: admins and compliance officers."""
-    if not principal.reads_audit:
+    if not principal.is_compliance_officer:
         raise Forbidden("only admins and compliance officers may read the audit trail")
 
 

@@ -52,8 +52,9 @@ class Principal:
         return PlatformRole.REVIEWER in self.roles
 
     @property
-    def reads_audit(self) -> bool:
-        """May read the audit trail and check its chain: admins and compliance officers."""
+    def is_compliance_officer(self) -> bool:
+        """Compliance officers and admins: they read the audit trail, review every project's
+        use case and close compliance cases."""
         return bool(self.roles & {PlatformRole.ADMIN, PlatformRole.COMPLIANCE})
 
     def can_read_org(self, org_id: str) -> bool:

@@ -50,10 +50,15 @@ def emails_of(session: Session, user_ids: Iterable[str]) -> list[str]:
     return list(session.execute(select(User.email).where(User.id.in_(ids))).scalars())
 
 
-def operator_emails(session: Session) -> list[str]:
+def emails_with_role(session: Session, roles: Iterable[PlatformRole]) -> list[str]:
+    """Everyone holding one of the platform roles."""
     users = session.execute(select(User.email, User.platform_roles)).all()
-    wanted = {PlatformRole.OPERATOR.value, PlatformRole.ADMIN.value}
-    return sorted(email for email, roles in users if wanted & set(roles or []))
+    wanted = {r.value for r in roles}
+    return sorted(email for email, held in users if wanted & set(held or []))
+
+
+def operator_emails(session: Session) -> list[str]:
+    return emails_with_role(session, {PlatformRole.OPERATOR, PlatformRole.ADMIN})
 
 
 def deliver_once(db: Database, mailer: Mailer, now: datetime | None = None, batch: int = 50) -> int:

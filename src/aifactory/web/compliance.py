@@ -41,12 +41,13 @@ GROUPS = (
 def _models(session: Session, runtime: Rt, me: Current, project_id: str) -> list[dict[str, Any]]:
     rules = ledger.rules_of(runtime.settings)
     now = utcnow()
+    # One project: what its allocations could still add is the same for every version.
+    more = ledger.could_still_add(session, project_id, runtime.catalog, rules, now)
     out = []
     for m in models.list_models(session, me.principal, project_id):
         for v in models.versions(session, m):
-            out.append(
-                {"model": m, "c": ledger.compute_of(session, v, runtime.catalog, rules, now)}
-            )
+            c = ledger.compute_of(session, v, runtime.catalog, rules, now, more)
+            out.append({"model": m, "c": c})
     return out
 
 
@@ -70,11 +71,7 @@ def _tab(
             if uc is not None:
                 form = {"intended_purpose": uc.intended_purpose, "sector": uc.sector}
                 form.update({k: "on" for k, v in uc.answers.items() if v})
-        open_cases = [
-            c
-            for c in cases.list_cases(session, me.principal, CaseState.OPEN)
-            if c.project_id == project.id
-        ]
+        open_cases = cases.list_cases(session, me.principal, CaseState.OPEN, project.id)
         return page(
             request,
             "compliance/project.html",
@@ -103,8 +100,6 @@ def project_tab(request: Request, runtime: Rt, me: Me, project_id: str) -> HTMLR
 async def register(request: Request, runtime: Rt, me: Me, project_id: str) -> Response:
     form = await form_of(request)
     check_csrf(me, form)
-    with runtime.db.read() as session:
-        tenancy.get_project(session, me.principal, project_id)  # another tenant's: 404
     answers = {q.id: form.get(q.id) == "on" for _, group in GROUPS for q in group}
     given = use_cases.Register(
         form.get("intended_purpose", "")[:2000], form.get("sector", "")[:100], answers
@@ -121,7 +116,7 @@ async def register(request: Request, runtime: Rt, me: Me, project_id: str) -> Re
 @router.get("/compliance", response_class=HTMLResponse)
 def dashboard(request: Request, runtime: Rt, me: Me) -> HTMLResponse:
     """The compliance officers' dashboard (others: the 403 page)."""
-    if not use_cases.reviews_all(me.principal):
+    if not me.principal.is_compliance_officer:
         raise Forbidden("the compliance dashboard is for compliance officers and admins")
     with runtime.db.read() as session:
         open_cases = cases.list_cases(session, me.principal, CaseState.OPEN)

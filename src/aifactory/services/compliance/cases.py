@@ -21,7 +21,6 @@ from aifactory.domain.compliance import CaseState, check_transition
 from aifactory.domain.identity import MembershipRole, PlatformRole
 from aifactory.services import audit, notifications
 from aifactory.services.compliance.ledger import VersionCompute, compute_of
-from aifactory.services.compliance.use_cases import reviews_all
 from aifactory.services.errors import Conflict, FieldProblem, Forbidden, Invalid, NotFound
 from aifactory.services.identity import Principal
 from aifactory.services.ids import new_id, utcnow
@@ -31,11 +30,7 @@ LABEL = {"gpai": "the GPAI criterion", "systemic-risk": "the systemic-risk presu
 
 
 def _recipients(session: Session, org_id: str, project_id: str) -> list[str]:
-    officers = [
-        email
-        for email, roles in session.execute(select(User.email, User.platform_roles)).all()
-        if PlatformRole.COMPLIANCE.value in (roles or [])
-    ]
+    officers = notifications.emails_with_role(session, {PlatformRole.COMPLIANCE})
     owners = session.execute(
         select(User.email)
         .join(Membership, Membership.user_id == User.id)
@@ -133,11 +128,16 @@ def run_once(db: Database, catalog: Catalog, rules: Rules, now: datetime | None 
 
 
 def list_cases(
-    session: Session, principal: Principal, state: CaseState | None = None
+    session: Session,
+    principal: Principal,
+    state: CaseState | None = None,
+    project_id: str | None = None,
 ) -> list[ComplianceCase]:
     """Compliance officers and admins: every case; others: their organisations'."""
     query = select(ComplianceCase).order_by(ComplianceCase.due_on, ComplianceCase.id)
-    if not reviews_all(principal):
+    if project_id:
+        query = query.where(ComplianceCase.project_id == project_id)
+    if not principal.is_compliance_officer:
         query = query.where(ComplianceCase.org_id.in_(list(principal.orgs)))
     if state is not None:
         query = query.where(ComplianceCase.state == state.value)
@@ -146,9 +146,9 @@ def list_cases(
 
 def close(session: Session, principal: Principal, case_id: str, reason: str) -> ComplianceCase:
     case = session.get(ComplianceCase, case_id)
-    if case is None or not (reviews_all(principal) or case.org_id in principal.orgs):
+    if case is None or not (principal.is_compliance_officer or case.org_id in principal.orgs):
         raise NotFound("compliance case", case_id)
-    if not reviews_all(principal):
+    if not principal.is_compliance_officer:
         raise Forbidden("only compliance officers and admins close a compliance case")
     if len(reason.strip()) < MIN_REASON:
         raise Invalid([FieldProblem("reason", f"say why, in at least {MIN_REASON} characters")])

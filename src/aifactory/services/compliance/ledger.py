@@ -86,10 +86,10 @@ def could_still_add(
     return forecast_flop(remaining, rules)
 
 
-def _uses(rows: Iterable[tuple[UsageRecord, float | None]], catalog: Catalog) -> list[JobUse]:
+def _uses(records: Iterable[UsageRecord], catalog: Catalog) -> list[JobUse]:
     parts: dict[tuple[str, str], Partition] = {}
     out = []
-    for usage, utilisation in rows:
+    for usage in records:
         key = (usage.site_id, usage.partition_id)
         if key not in parts:
             parts[key] = catalog.site(usage.site_id).partition(usage.partition_id)
@@ -103,7 +103,7 @@ def _uses(rows: Iterable[tuple[UsageRecord, float | None]], catalog: Catalog) ->
                 part.power_w,
                 part.pue,
                 part.grid_gco2e_per_kwh,
-                utilisation,
+                usage.utilisation,
             )
         )
     return out
@@ -115,7 +115,7 @@ def job_energy(session: Session, job: Job, catalog: Catalog, rules: Rules) -> Jo
     if usage is None:
         return None
     try:
-        (use,) = _uses([(usage, job.utilisation)], catalog)
+        (use,) = _uses([usage], catalog)
     except KeyError:  # its partition has left the catalog since: no figures to use
         return None
     return job_compute(use, rules)
@@ -207,14 +207,16 @@ def cumulative_all(session: Session, sums: dict[str, Sums], rules: Rules) -> dic
 def _ledgers(
     session: Session, version: ModelVersion, catalog: Catalog, rules: Rules
 ) -> tuple[Ledger, Ledger]:
-    rows = session.execute(
-        select(UsageRecord, UsageRecord.utilisation, UsageRecord.purpose)
+    records = session.execute(
+        select(UsageRecord)
         .where(UsageRecord.model_version_id == version.id)
         .order_by(UsageRecord.recorded_at, UsageRecord.job_id)
-    ).all()
+    ).scalars()
     training = {p.value for p in TRAINING_PURPOSES}
-    train = [(u, util) for u, util, purpose in rows if purpose in training]
-    other = [(u, util) for u, util, purpose in rows if purpose not in training]
+    train: list[UsageRecord] = []
+    other: list[UsageRecord] = []
+    for u in records:
+        (train if u.purpose in training else other).append(u)
     return (
         ledger(_uses(train, catalog), rules, version.parameters, version.training_tokens),
         ledger(_uses(other, catalog), rules),
@@ -250,13 +252,20 @@ def version_compute(
 
 
 def compute_of(
-    session: Session, version: ModelVersion, catalog: Catalog, rules: Rules, now: datetime
+    session: Session,
+    version: ModelVersion,
+    catalog: Catalog,
+    rules: Rules,
+    now: datetime,
+    more: float | None = None,
 ) -> VersionCompute:
-    """The version's ledger, lineage and crossings (no caller: the deadlines loop's view)."""
+    """The version's ledger, lineage and crossings (no caller: the deadlines loop's view).
+    ``more``: what its project's allocations could still add, when the caller has it."""
     model = session.get(Model, version.model_id)
     assert model is not None
     training, other = _ledgers(session, version, catalog, rules)
     lineage = cumulative(_lineage(session, version, training.flop, catalog, rules), rules)
-    more = could_still_add(session, model.project_id, catalog, rules, now)
+    if more is None:
+        more = could_still_add(session, model.project_id, catalog, rules, now)
     crossed = crossings(lineage.flop, more, model.modality_out, now.date(), rules)
     return VersionCompute(version, model, training, other, lineage, more, tuple(crossed))

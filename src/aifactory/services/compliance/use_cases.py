@@ -18,7 +18,6 @@ from sqlalchemy.orm import Session
 from aifactory.compliance.risk import QUESTIONS, Assessment, RiskClass, Unanswered, assess
 from aifactory.db.compliance_tables import UseCase
 from aifactory.db.tables import Project
-from aifactory.domain.identity import PlatformRole
 from aifactory.services import audit
 from aifactory.services.errors import FieldProblem, Forbidden, Invalid, NotFound
 from aifactory.services.identity import Principal
@@ -44,13 +43,8 @@ class Register:
     answers: Mapping[str, bool]
 
 
-def reviews_all(principal: Principal) -> bool:
-    """Compliance officers and admins read and review every project's use case."""
-    return bool(principal.roles & {PlatformRole.COMPLIANCE, PlatformRole.ADMIN})
-
-
 def _project(session: Session, principal: Principal, project_id: str) -> Project:
-    if reviews_all(principal):
+    if principal.is_compliance_officer:
         project = session.get(Project, project_id)
         if project is None:
             raise NotFound("project", project_id)
@@ -149,7 +143,7 @@ def review(
 ) -> UseCase:
     """A compliance officer confirms the derived class, or overrides it with another."""
     row = get(session, principal, project_id)  # another tenant's: 404 before 403
-    if not reviews_all(principal):
+    if not principal.is_compliance_officer:
         raise Forbidden("only compliance officers and admins review a use case's class")
     problems = []
     if len(reason.strip()) < MIN_REASON:
@@ -193,8 +187,9 @@ def blocking_reason(session: Session, project_id: str) -> str | None:
     if row.review == Review.OVERRIDDEN.value:
         why = f"a compliance officer set it: {row.review_reason}"
     else:
-        why = ", ".join(assessment_of(row).practices)
-        found = [f.question.article for f in assessment_of(row).findings if f.answer]
+        result = assessment_of(row)
+        why = ", ".join(result.practices)
+        found = [f.question.article for f in result.findings if f.answer]
         why = f"{why} ({'; '.join(a for a in found if a.startswith('Art. 5'))})"
     return (
         f"project {project_id}'s use case is a prohibited practice under the AI Act, "
